@@ -1,0 +1,124 @@
+//! What each subcommand does, wired from the modules.
+
+use crate::config::{Settings, MONGO_PORT_FALLBACKS};
+use crate::platform;
+use crate::store::{Store, StoreThread};
+use crate::{http, mongo, tenants};
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// `redhive serve`: run until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> Result<()> {
+    let (store, store_thread) = open_store(&settings)?;
+    let mongo_listener = bind_mongo(&settings).await?;
+    let mongo_addr = mongo_listener.local_addr()?;
+    let http_listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", settings.listen))?;
+    let http_addr = http_listener.local_addr()?;
+    let root_uri = platform::ensure_root(&store, &settings, mongo_addr).await?;
+    write_endpoints(&settings, http_addr, mongo_addr)?;
+
+    let shutdown = CancellationToken::new();
+    let server = mongo::Server::new(store, settings.mongo.auth);
+    let mongo_task = tokio::spawn(mongo::serve(mongo_listener, server, shutdown.clone()));
+    let http_task = tokio::spawn(http::serve(http_listener, shutdown.clone()));
+    tracing::info!(
+        http = %http_addr,
+        mongo = %mongo_addr,
+        auth = settings.mongo.auth,
+        data_dir = %settings.data_dir.display(),
+        root_uri_file = %root_uri.display(),
+        "redhive is ready"
+    );
+
+    crate::signal::terminated().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = mongo_task.await;
+        let _ = http_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the grace period; closing anyway");
+    }
+    close_store(store_thread).await;
+    let _ = std::fs::remove_file(endpoints_file(&settings));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `redhive tenant add NAME`: prints the tenant's connection string last.
+pub async fn tenant_add(settings: Settings, name: &str) -> Result<String> {
+    tenants::validate_name(name)?;
+    let (store, store_thread) = open_store(&settings)?;
+    let result = async {
+        platform::ensure_root(&store, &settings, settings.mongo.listen).await?;
+        let tenant = tenants::add(&store, name).await?;
+        Ok::<_, anyhow::Error>(tenant.connection_string(settings.mongo.listen))
+    }
+    .await;
+    drop(store);
+    close_store(store_thread).await;
+    result
+}
+
+fn open_store(settings: &Settings) -> Result<(Store, StoreThread)> {
+    platform::prepare_data_dir(settings)?;
+    Ok(Store::open(&settings.store_dir())?)
+}
+
+async fn close_store(thread: StoreThread) {
+    // Joining waits for the last commit and for RocksDB to close: not on the async threads.
+    if let Err(error) = tokio::task::spawn_blocking(move || thread.close()).await {
+        tracing::error!(%error, "closing the store failed");
+    }
+}
+
+/// Bind the shim. The compiled-in default port moves up when taken (a MongoDB may already run
+/// on this machine); a configured one never does.
+async fn bind_mongo(settings: &Settings) -> Result<TcpListener> {
+    let wanted = settings.mongo.listen;
+    let attempts = if settings.mongo.listen_is_explicit {
+        0
+    } else {
+        MONGO_PORT_FALLBACKS
+    };
+    let mut last_error = None;
+    for offset in 0..=attempts {
+        let mut addr = wanted;
+        addr.set_port(wanted.port().saturating_add(offset));
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                if offset > 0 {
+                    tracing::warn!(wanted = %wanted, using = %addr, "default MongoDB port is taken; using the next free one");
+                }
+                return Ok(listener);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let error = last_error.map(|e| e.to_string()).unwrap_or_default();
+    anyhow::bail!("cannot listen for MongoDB clients on {wanted}: {error} (set --mongo-listen)")
+}
+
+fn endpoints_file(settings: &Settings) -> std::path::PathBuf {
+    settings.run_dir().join("endpoints.json")
+}
+
+/// Where this server listens, for local tools.
+fn write_endpoints(settings: &Settings, http: SocketAddr, mongo: SocketAddr) -> Result<()> {
+    std::fs::create_dir_all(settings.run_dir())?;
+    let body =
+        json!({"http": http.to_string(), "mongo": mongo.to_string(), "pid": std::process::id()});
+    platform::write_private(&endpoints_file(settings), body.to_string().as_bytes())?;
+    Ok(())
+}

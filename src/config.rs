@@ -1,0 +1,242 @@
+//! Settings: compiled-in defaults, then a TOML file, then `REDHIVE_*` environment variables,
+//! then command-line flags — each layer overriding the one before.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "redhive-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MONGO_LISTEN: &str = "127.0.0.1:27017";
+/// When the default shim port is taken (a MongoDB already runs on this laptop), try the next
+/// ports up to this many before giving up. Explicitly configured ports are never moved.
+pub const MONGO_PORT_FALLBACKS: u16 = 10;
+const FILE_NAME: &str = "redhive.toml";
+
+/// The effective settings of one redhive process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub mongo: MongoSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MongoSettings {
+    pub listen: SocketAddr,
+    /// False when the address is the compiled-in default, which may move to a free port.
+    pub listen_is_explicit: bool,
+    /// Require SCRAM authentication (the default). Off only for local experiments.
+    pub auth: bool,
+}
+
+/// Values given on the command line; `None` = not given.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub mongo_listen: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{origin}: `{value}` is not a valid {what} ({reason})")]
+    Invalid {
+        origin: String,
+        value: String,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    #[serde(default)]
+    mongo: FileMongo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMongo {
+    listen: Option<String>,
+    auth: Option<bool>,
+}
+
+/// One candidate value and where it came from, for error messages.
+struct Sourced {
+    value: String,
+    origin: String,
+}
+
+// === impl Settings ===
+
+impl Settings {
+    /// Load from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Self::load_with(overrides, |name| std::env::var(name).ok())
+    }
+
+    /// Load with `env` standing in for the environment (tests pass a map).
+    pub fn load_with(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let data_dir_hint = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env("REDHIVE_DATA_DIR").map(PathBuf::from));
+        let config_file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env("REDHIVE_CONFIG").map(PathBuf::from));
+        let file = match &config_file {
+            Some(path) => read_file(path)?,
+            None => {
+                let dir = data_dir_hint
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+                let implicit = dir.join(FILE_NAME);
+                if implicit.exists() {
+                    read_file(&implicit)?
+                } else {
+                    FileSettings::default()
+                }
+            }
+        };
+        let file_origin = |key: &str| match &config_file {
+            Some(path) => format!("{} key `{key}`", path.display()),
+            None => format!("{FILE_NAME} key `{key}`"),
+        };
+
+        let data_dir = data_dir_hint
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+
+        let listen = pick(
+            &overrides.listen,
+            "--listen",
+            env("REDHIVE_LISTEN"),
+            "REDHIVE_LISTEN",
+            file.listen,
+            file_origin("listen"),
+        );
+        let mongo_listen = pick(
+            &overrides.mongo_listen,
+            "--mongo-listen",
+            env("REDHIVE_MONGO_LISTEN"),
+            "REDHIVE_MONGO_LISTEN",
+            file.mongo.listen,
+            file_origin("mongo.listen"),
+        );
+        let auth = match env("REDHIVE_MONGO_AUTH") {
+            Some(value) => parse_bool(&value, "REDHIVE_MONGO_AUTH")?,
+            None => file.mongo.auth.unwrap_or(true),
+        };
+
+        Ok(Settings {
+            data_dir,
+            listen: parse_addr(listen.as_ref(), DEFAULT_LISTEN)?,
+            mongo: MongoSettings {
+                listen: parse_addr(mongo_listen.as_ref(), DEFAULT_MONGO_LISTEN)?,
+                listen_is_explicit: mongo_listen.is_some(),
+                auth,
+            },
+        })
+    }
+
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir.join("secrets")
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.data_dir.join("run")
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+fn pick(
+    flag: &Option<String>,
+    flag_name: &str,
+    env: Option<String>,
+    env_name: &str,
+    file: Option<String>,
+    file_origin: String,
+) -> Option<Sourced> {
+    let sourced = |value: String, origin: String| Sourced { value, origin };
+    flag.clone()
+        .map(|v| sourced(v, flag_name.to_string()))
+        .or_else(|| env.map(|v| sourced(v, env_name.to_string())))
+        .or_else(|| file.map(|v| sourced(v, file_origin)))
+}
+
+fn parse_addr(value: Option<&Sourced>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let Some(sourced) = value else {
+        return default.parse().map_err(|e: std::net::AddrParseError| {
+            invalid("default", default, "listen address", e.to_string())
+        });
+    };
+    sourced
+        .value
+        .parse()
+        .map_err(|e: std::net::AddrParseError| {
+            invalid(
+                &sourced.origin,
+                &sourced.value,
+                "listen address",
+                format!("{e}; expected IP:PORT such as 127.0.0.1:8080"),
+            )
+        })
+}
+
+fn parse_bool(value: &str, origin: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(
+            origin,
+            value,
+            "boolean",
+            "use true or false".into(),
+        )),
+    }
+}
+
+fn invalid(origin: &str, value: &str, what: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        value: value.to_string(),
+        what,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,69 @@
+use super::*;
+use std::collections::HashMap;
+
+fn load(overrides: &Overrides, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::load_with(overrides, |name| env.get(name).cloned())
+}
+
+#[test]
+fn defaults_suit_a_laptop() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let s = load(&overrides, &[]).unwrap();
+    assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.mongo.listen.to_string(), "127.0.0.1:27017");
+    assert!(!s.mongo.listen_is_explicit);
+    assert!(s.mongo.auth);
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("redhive.toml"),
+        "listen = \"127.0.0.1:1000\"\n[mongo]\nlisten = \"127.0.0.1:2000\"\nauth = false\n",
+    )
+    .unwrap();
+    let mut overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let s = load(&overrides, &[]).unwrap();
+    assert_eq!(s.listen.port(), 1000);
+    assert_eq!(s.mongo.listen.port(), 2000);
+    assert!(!s.mongo.auth);
+
+    let env = [("REDHIVE_LISTEN", "127.0.0.1:3000")];
+    assert_eq!(load(&overrides, &env).unwrap().listen.port(), 3000);
+
+    overrides.listen = Some("127.0.0.1:4000".into());
+    assert_eq!(load(&overrides, &env).unwrap().listen.port(), 4000);
+}
+
+#[test]
+fn bad_values_name_their_origin() {
+    let err = load(
+        &Overrides::default(),
+        &[("REDHIVE_MONGO_LISTEN", "localhost")],
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("REDHIVE_MONGO_LISTEN"), "{text}");
+    assert!(text.contains("localhost"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("redhive.toml"), "lissen = 1\n").unwrap();
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let text = load(&overrides, &[]).unwrap_err().to_string();
+    assert!(text.contains("lissen"), "{text}");
+}

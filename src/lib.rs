@@ -1,0 +1,14 @@
+//! redhive: a multi-tenant Node-RED appliance in one binary.
+//!
+//! See README.md for the architecture; each module's doc says what it owns.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod mongo;
+pub mod platform;
+pub mod query;
+pub mod signal;
+pub mod store;
+pub mod tenants;

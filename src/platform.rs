@@ -1,0 +1,113 @@
+//! The platform's own database principal (root) and the files that hand its secret to the
+//! administrator: `<data-dir>/secrets/mongo-root.uri`, readable by the owner only.
+
+use crate::config::Settings;
+use crate::mongo::users;
+use crate::store::{Store, StoreError};
+use crate::tenants::client_addr;
+use bson::doc;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const META: &str = "sys_meta";
+const ROOT_KEY: &str = "root";
+const ROOT_USER: &str = "root";
+const ROOT_URI_FILE: &str = "mongo-root.uri";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot derive root credentials: {0}")]
+    Credentials(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Create the data directory (owner-only) if needed.
+pub fn prepare_data_dir(settings: &Settings) -> Result<(), PlatformError> {
+    for dir in [&settings.data_dir, &settings.secrets_dir()] {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| PlatformError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Make sure the root principal exists, and (re)write its connection string for `shim`.
+pub async fn ensure_root(
+    store: &Store,
+    settings: &Settings,
+    shim: SocketAddr,
+) -> Result<PathBuf, PlatformError> {
+    let known = store
+        .run(|txn| {
+            Ok(txn
+                .get(META, ROOT_KEY)?
+                .and_then(|d| d.get_str("password").ok().map(str::to_string)))
+        })
+        .await?;
+    let password = match known {
+        Some(password) => password,
+        None => create_root(store).await?,
+    };
+    let uri = format!(
+        "mongodb://{ROOT_USER}:{password}@{}/?authSource=admin\n",
+        client_addr(shim)
+    );
+    let path = settings.secrets_dir().join(ROOT_URI_FILE);
+    write_private(&path, uri.as_bytes())?;
+    Ok(path)
+}
+
+async fn create_root(store: &Store) -> Result<String, PlatformError> {
+    let password = users::generate_password();
+    let record = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            users::new_record("admin", ROOT_USER, &password, vec![users::root_role()])
+        })
+        .await
+        .map_err(|e| PlatformError::Credentials(e.to_string()))?
+        .map_err(|e| PlatformError::Credentials(e.to_string()))?
+    };
+    let stored = password.clone();
+    store
+        .run(move |txn| {
+            txn.save_user(&record)?;
+            txn.put(META, ROOT_KEY.to_string(), doc! {"password": stored});
+            Ok(())
+        })
+        .await?;
+    tracing::info!("created the platform's root database principal");
+    Ok(password)
+}
+
+/// Write a file only its owner can read, replacing it atomically.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PlatformError> {
+    let error = |source| PlatformError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(error)?;
+    file.write_all(contents).map_err(error)?;
+    file.sync_all().map_err(error)?;
+    std::fs::rename(&tmp, path).map_err(error)
+}
