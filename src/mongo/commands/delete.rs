@@ -1,8 +1,7 @@
 //! delete
 
-use super::insert::ordered;
 use super::modify;
-use super::write_errors::{self, WriteError};
+use super::write_errors::{self, Statements, WriteError};
 use super::{args, Invocation, Reply};
 use crate::mongo::error::{CommandError, ErrorCode};
 use crate::query::Filter;
@@ -11,28 +10,17 @@ use bson::Bson;
 
 pub async fn run(inv: Invocation<'_>) -> Reply {
     let collection = args::collection(&inv.body, "delete", &inv.db)?;
-    let statements = args::array(&inv.body, "deletes")?
-        .ok_or_else(|| CommandError::new(ErrorCode::FailedToParse, "delete needs 'deletes'"))?
-        .to_vec();
-    let ordered = ordered(&inv.body)?;
+    let statements = Statements::from_command(&inv.body, "deletes")?;
     let db = inv.db.clone();
     Ok(inv
         .server
         .store
         .run(move |txn| {
             let mut deleted = 0;
-            let mut errors = Vec::new();
-            for (index, statement) in statements.iter().enumerate() {
-                match apply(txn, &db, &collection, statement)? {
-                    Ok(n) => deleted += n,
-                    Err(e) => {
-                        errors.push(e.entry(index));
-                        if ordered {
-                            break;
-                        }
-                    }
-                }
-            }
+            let errors = statements.run(
+                |statement| apply(txn, &db, &collection, statement),
+                |_, n| deleted += n,
+            )?;
             Ok(write_errors::reply(deleted, errors))
         })
         .await?)

@@ -1,61 +1,50 @@
 //! insert
 
-use super::write_errors::{self, WriteError};
+use super::write_errors::{self, Statements, WriteError};
 use super::{args, Invocation, Reply};
 use crate::mongo::error::{CommandError, ErrorCode};
+use crate::store::{StoreError, Txn};
 use bson::{oid::ObjectId, Bson, Document};
 
 pub async fn run(inv: Invocation<'_>) -> Reply {
     let collection = args::collection(&inv.body, "insert", &inv.db)?;
-    let documents = args::array(&inv.body, "documents")?
-        .ok_or_else(|| CommandError::new(ErrorCode::FailedToParse, "insert needs 'documents'"))?
-        .to_vec();
-    let ordered = ordered(&inv.body)?;
+    let documents = Statements::from_command(&inv.body, "documents")?;
     let db = inv.db.clone();
-    inv.server
+    Ok(inv
+        .server
         .store
         .run(move |txn| {
             let mut inserted = 0;
-            let mut errors = Vec::new();
-            for (index, value) in documents.into_iter().enumerate() {
-                let outcome = match value {
-                    Bson::Document(doc) => match prepare_document(doc) {
-                        Ok(doc) => {
-                            let (meta, _) = txn.ensure_collection(&db, &collection)?;
-                            txn.insert_document(&meta, doc)?
-                                .map_err(|c| WriteError::duplicate(&meta.namespace(), c))
-                        }
-                        Err(e) => Err(e),
-                    },
-                    other => Err(CommandError::type_mismatch(format!(
-                        "documents to insert must be objects, not {}",
-                        args::type_name(&other)
-                    ))
-                    .into()),
-                };
-                match outcome {
-                    Ok(()) => inserted += 1,
-                    Err(e) => {
-                        errors.push(e.entry(index));
-                        if ordered {
-                            break;
-                        }
-                    }
-                }
-            }
+            let errors = documents.run(
+                |value| insert(txn, &db, &collection, value),
+                |_, ()| inserted += 1,
+            )?;
             Ok(write_errors::reply(inserted, errors))
         })
-        .await
-        .map_err(CommandError::from)
+        .await?)
 }
 
-/// `ordered` defaults to true for every write command.
-pub fn ordered(body: &Document) -> Result<bool, CommandError> {
-    if body.contains_key("ordered") {
-        args::flag(body, "ordered")
-    } else {
-        Ok(true)
-    }
+fn insert(
+    txn: &mut Txn<'_>,
+    db: &str,
+    collection: &str,
+    value: &Bson,
+) -> Result<Result<(), WriteError>, StoreError> {
+    let Bson::Document(doc) = value else {
+        return Ok(Err(CommandError::type_mismatch(format!(
+            "documents to insert must be objects, not {}",
+            args::type_name(value)
+        ))
+        .into()));
+    };
+    let doc = match prepare_document(doc.clone()) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (meta, _) = txn.ensure_collection(db, collection)?;
+    Ok(txn
+        .insert_document(&meta, doc)?
+        .map_err(|c| WriteError::duplicate(&meta.namespace(), c)))
 }
 
 /// Check a document about to be stored and give it an `_id` (first, as MongoDB does) if it

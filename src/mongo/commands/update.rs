@@ -1,8 +1,7 @@
 //! update
 
-use super::insert::ordered;
 use super::modify;
-use super::write_errors::{self, WriteError};
+use super::write_errors::{self, Statements, WriteError};
 use super::{args, Invocation, Reply};
 use crate::mongo::error::{CommandError, ErrorCode};
 use crate::query::{Filter, Update};
@@ -18,10 +17,7 @@ struct Outcome {
 
 pub async fn run(inv: Invocation<'_>) -> Reply {
     let collection = args::collection(&inv.body, "update", &inv.db)?;
-    let statements = args::array(&inv.body, "updates")?
-        .ok_or_else(|| CommandError::new(ErrorCode::FailedToParse, "update needs 'updates'"))?
-        .to_vec();
-    let ordered = ordered(&inv.body)?;
+    let statements = Statements::from_command(&inv.body, "updates")?;
     let db = inv.db.clone();
     Ok(inv
         .server
@@ -29,24 +25,18 @@ pub async fn run(inv: Invocation<'_>) -> Reply {
         .run(move |txn| {
             let (mut matched, mut modified) = (0, 0);
             let mut upserted = Vec::new();
-            let mut errors = Vec::new();
-            for (index, statement) in statements.iter().enumerate() {
-                match apply(txn, &db, &collection, statement)? {
-                    Ok(outcome) => {
-                        matched += outcome.matched;
-                        modified += outcome.modified;
-                        if let Some(id) = outcome.upserted {
-                            upserted.push(doc! {"index": index as i32, "_id": id});
-                        }
+            let errors = statements.run(
+                |statement| apply(txn, &db, &collection, statement),
+                |index, outcome: Outcome| {
+                    matched += outcome.matched;
+                    modified += outcome.modified;
+                    if let Some(id) = outcome.upserted {
+                        upserted.push(
+                            doc! {"index": i32::try_from(index).unwrap_or(i32::MAX), "_id": id},
+                        );
                     }
-                    Err(e) => {
-                        errors.push(e.entry(index));
-                        if ordered {
-                            break;
-                        }
-                    }
-                }
-            }
+                },
+            )?;
             let mut reply = write_errors::reply(matched + upserted.len(), errors);
             reply.insert("nModified", i32::try_from(modified).unwrap_or(i32::MAX));
             if !upserted.is_empty() {

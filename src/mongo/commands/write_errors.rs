@@ -1,8 +1,16 @@
-//! Per-statement write errors (`writeErrors` entries) and MongoDB's E11000 wording.
+//! The statements of insert, update and delete, run the way MongoDB runs them, with their
+//! per-statement errors (`writeErrors` entries) and MongoDB's E11000 wording.
 
+use super::args;
 use crate::mongo::error::{CommandError, ErrorCode};
-use crate::store::WriteConflict;
+use crate::store::{StoreError, WriteConflict};
 use bson::{doc, Bson, Document};
+
+/// The statements (or documents) of one write command.
+pub struct Statements {
+    items: Vec<Bson>,
+    ordered: bool,
+}
 
 /// Why one statement of a write command failed.
 #[derive(Debug, Clone)]
@@ -10,6 +18,52 @@ pub struct WriteError {
     pub error: CommandError,
     /// For duplicate keys: `keyPattern` and `keyValue`, which drivers expose.
     pub duplicate: Option<Box<WriteConflict>>,
+}
+
+// === impl Statements ===
+
+impl Statements {
+    /// The array `field` (`documents`, `updates`, `deletes`) and the `ordered` flag, which
+    /// defaults to true.
+    pub fn from_command(body: &Document, field: &str) -> Result<Statements, CommandError> {
+        let command = body.keys().next().map(String::as_str).unwrap_or_default();
+        let items = args::array(body, field)?
+            .ok_or_else(|| {
+                CommandError::new(
+                    ErrorCode::FailedToParse,
+                    format!("{command} needs '{field}'"),
+                )
+            })?
+            .to_vec();
+        let ordered = if body.contains_key("ordered") {
+            args::flag(body, "ordered")?
+        } else {
+            true
+        };
+        Ok(Statements { items, ordered })
+    }
+
+    /// Apply each statement in order, handing each success to `done`. A failed statement
+    /// becomes a `writeErrors` entry; an ordered batch stops at the first.
+    pub fn run<T>(
+        &self,
+        mut apply: impl FnMut(&Bson) -> Result<Result<T, WriteError>, StoreError>,
+        mut done: impl FnMut(usize, T),
+    ) -> Result<Vec<Document>, StoreError> {
+        let mut errors = Vec::new();
+        for (index, statement) in self.items.iter().enumerate() {
+            match apply(statement)? {
+                Ok(outcome) => done(index, outcome),
+                Err(e) => {
+                    errors.push(e.entry(index));
+                    if self.ordered {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(errors)
+    }
 }
 
 // === impl WriteError ===
