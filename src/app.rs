@@ -1,14 +1,16 @@
 //! What each subcommand does, wired from the modules.
 
 use crate::config::{Settings, MONGO_PORT_FALLBACKS};
+use crate::control::{self, Request};
 use crate::platform;
-use crate::store::{Store, StoreThread};
-use crate::{http, mongo, tenants};
+use crate::store::{Store, StoreError, StoreThread};
+use crate::{http, mongo};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight requests get to finish after SIGTERM.
@@ -24,9 +26,16 @@ pub async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("cannot listen for HTTP on {}", settings.listen))?;
     let http_addr = http_listener.local_addr()?;
     let root_uri = platform::ensure_root(&store, &settings, mongo_addr).await?;
+    let control_listener = bind_control(&settings)?;
     write_endpoints(&settings, http_addr, mongo_addr)?;
 
     let shutdown = CancellationToken::new();
+    tokio::spawn(control::serve(
+        control_listener,
+        store.clone(),
+        mongo_addr,
+        shutdown.clone(),
+    ));
     let server = mongo::Server::new(store, settings.mongo.auth);
     let mongo_task = tokio::spawn(mongo::serve(mongo_listener, server, shutdown.clone()));
     let http_task = tokio::spawn(http::serve(http_listener, shutdown.clone()));
@@ -52,18 +61,25 @@ pub async fn serve(settings: Settings) -> Result<()> {
     }
     close_store(store_thread).await;
     let _ = std::fs::remove_file(endpoints_file(&settings));
+    let _ = std::fs::remove_file(control_socket(&settings));
     tracing::info!("stopped");
     Ok(())
 }
 
-/// `redhive tenant add NAME`: prints the tenant's connection string last.
-pub async fn tenant_add(settings: Settings, name: &str) -> Result<String> {
-    tenants::validate_name(name)?;
-    let (store, store_thread) = open_store(&settings)?;
+/// A subcommand that changes or reads the store: done directly when no server runs, else
+/// through the running server's control socket. Returns the lines to print.
+pub async fn control(settings: Settings, request: Request) -> Result<Vec<String>> {
+    platform::prepare_data_dir(&settings)?;
+    let (store, store_thread) = match Store::open(&settings.store_dir()) {
+        Ok(opened) => opened,
+        Err(StoreError::Busy { .. }) => {
+            return Ok(control::call(&control_socket(&settings), &request).await?)
+        }
+        Err(error) => return Err(error.into()),
+    };
     let result = async {
         platform::ensure_root(&store, &settings, settings.mongo.listen).await?;
-        let tenant = tenants::add(&store, name).await?;
-        Ok::<_, anyhow::Error>(tenant.connection_string(settings.mongo.listen))
+        Ok::<_, anyhow::Error>(control::execute(&store, settings.mongo.listen, request).await?)
     }
     .await;
     drop(store);
@@ -108,6 +124,22 @@ async fn bind_mongo(settings: &Settings) -> Result<TcpListener> {
     }
     let error = last_error.map(|e| e.to_string()).unwrap_or_default();
     anyhow::bail!("cannot listen for MongoDB clients on {wanted}: {error} (set --mongo-listen)")
+}
+
+fn control_socket(settings: &Settings) -> std::path::PathBuf {
+    settings.run_dir().join("control.sock")
+}
+
+/// The control socket, for the owner only. A stale socket is removed first: holding the
+/// store lock proves no other server uses it.
+fn bind_control(settings: &Settings) -> Result<UnixListener> {
+    let path = control_socket(settings);
+    std::fs::create_dir_all(settings.run_dir())?;
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)
+        .with_context(|| format!("cannot create the control socket {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 fn endpoints_file(settings: &Settings) -> std::path::PathBuf {

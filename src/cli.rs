@@ -49,12 +49,20 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
-    /// Create a tenant: its database and database user. Prints the tenant's MongoDB
-    /// connection string as the last line. Run it while the server is stopped.
+    /// Create a tenant: its database, database user and optionally its first editor user.
+    /// Prints the tenant's MongoDB connection string as the last line.
     Add {
         /// Tenant name: a DNS label (a-z, 0-9, '-'; starts with a letter)
         name: String,
+        /// Also create this Node-RED editor user (permission `*`)
+        #[arg(long, requires = "password_file")]
+        user: Option<String>,
+        /// File holding the editor user's password (`-` = standard input)
+        #[arg(long, value_name = "FILE", requires = "user")]
+        password_file: Option<PathBuf>,
     },
+    /// Print the environment a runtime of this tenant gets, one KEY=VALUE per line.
+    Env { name: String },
 }
 
 // === impl Cli ===

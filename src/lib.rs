@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod http;
 pub mod mongo;
 pub mod platform;

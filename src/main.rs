@@ -1,8 +1,12 @@
 //! The `redhive` binary: parse arguments, set up logging, run a subcommand, map failure to an
 //! exit code.
 
+use anyhow::Context;
 use clap::Parser;
 use redhive::cli::{Cli, Command, TenantCommand};
+use redhive::control::{EditorSpec, Request};
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// sysexits: configuration errors are EX_CONFIG, everything else a plain failure.
@@ -29,15 +33,28 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match &cli.command {
-            Command::Serve(_) => redhive::app::serve(settings).await,
-            Command::Tenant(TenantCommand::Add { name }) => {
-                let uri = redhive::app::tenant_add(settings, name).await?;
-                println!("created tenant {name}: database {name}, user {name} (readWrite on {name} only)");
-                println!("{uri}");
-                Ok(())
+        let request = match cli.command {
+            Command::Serve(_) => return redhive::app::serve(settings).await,
+            Command::Tenant(TenantCommand::Add {
+                name,
+                user,
+                password_file,
+            }) => {
+                let editor = match (user, password_file) {
+                    (Some(username), Some(file)) => Some(EditorSpec {
+                        username,
+                        password: read_password(&file)?,
+                    }),
+                    _ => None,
+                };
+                Request::TenantAdd { name, editor }
             }
+            Command::Tenant(TenantCommand::Env { name }) => Request::TenantEnv { name },
+        };
+        for line in redhive::app::control(settings, request).await? {
+            println!("{line}");
         }
+        Ok(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,6 +63,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A password from a file (`-` = stdin), without its trailing newline.
+fn read_password(path: &Path) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the password from standard input")?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?;
+    }
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// Logs go to stderr, filtered by REDHIVE_LOG (tracing's env-filter syntax; default `info`).

@@ -1,12 +1,17 @@
-//! Tenants: names, and provisioning of each tenant's database and database user.
+//! Tenants: names, provisioning of each tenant's database, database user and first editor
+//! user, and the environment a tenant runtime is given.
 //!
 //! Tenant `r1` gets database `r1` and a SCRAM user `r1` (authSource `r1`) that may read and
-//! write only that database. redhive keeps the user's generated password in its platform data
-//! (unreachable over the wire) because it renders each tenant runtime's MONGO_URL from it.
+//! write only that database. redhive keeps that user's generated password and the tenant's
+//! credentialSecret in its platform data (unreachable over the wire) because it renders each
+//! tenant runtime's environment from them.
+
+pub mod editor;
 
 use crate::mongo::users;
 use crate::store::{Store, StoreError, Txn};
 use bson::doc;
+use editor::EditorUser;
 use std::net::SocketAddr;
 
 /// The platform collection of tenants.
@@ -35,6 +40,12 @@ pub enum TenantError {
     InvalidName { name: String, reason: &'static str },
     #[error("tenant `{0}` already exists")]
     Exists(String),
+    #[error("no tenant named `{0}` (create it with `redhive tenant add`)")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidUser(String),
+    #[error("tenant record of `{0}` is incomplete")]
+    Corrupt(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot derive credentials: {0}")]
@@ -92,18 +103,28 @@ pub fn validate_name(name: &str) -> Result<(), TenantError> {
     Ok(())
 }
 
-/// Create tenant `name`: its database user (readWrite on its own database) and its record.
-pub async fn add(store: &Store, name: &str) -> Result<TenantDatabase, TenantError> {
+/// Create tenant `name`: its database user (readWrite on its own database), its record, and
+/// optionally its first editor user.
+pub async fn add(
+    store: &Store,
+    name: &str,
+    editor: Option<EditorUser>,
+) -> Result<TenantDatabase, TenantError> {
     validate_name(name)?;
     let password = users::generate_password();
-    let record = {
+    let credential_secret = users::generate_password();
+    // Hashing is deliberately slow: off the async threads.
+    let (record, editor_record) = {
         let (name, password) = (name.to_string(), password.clone());
         tokio::task::spawn_blocking(move || {
-            users::new_record(&name, &name, &password, vec![users::read_write_role(&name)])
+            let record =
+                users::new_record(&name, &name, &password, vec![users::read_write_role(&name)])
+                    .map_err(|e| TenantError::Credentials(e.to_string()))?;
+            let editor = editor.map(|e| e.to_record(&name)).transpose()?;
+            Ok::<_, TenantError>((record, editor))
         })
         .await
-        .map_err(|e| TenantError::Credentials(e.to_string()))?
-        .map_err(|e| TenantError::Credentials(e.to_string()))?
+        .map_err(|e| TenantError::Credentials(e.to_string()))??
     };
     let name = name.to_string();
     store
@@ -115,11 +136,57 @@ pub async fn add(store: &Store, name: &str) -> Result<TenantDatabase, TenantErro
             txn.put(
                 TENANTS,
                 name.clone(),
-                doc! {"name": name.as_str(), "mongo_password": password.as_str(), "created": bson::DateTime::now()},
+                doc! {
+                    "name": name.as_str(),
+                    "mongo_password": password.as_str(),
+                    "credential_secret": credential_secret,
+                    "created": bson::DateTime::now(),
+                },
             );
+            if let Some(editor_record) = editor_record {
+                if editor::insert(txn, &name, editor_record)?.is_err() {
+                    txn.rollback();
+                    return Ok(Err(TenantError::InvalidUser(
+                        "that editor user exists already".into(),
+                    )));
+                }
+            }
             Ok(Ok(TenantDatabase { name, password }))
         })
         .await?
+}
+
+/// The environment a runtime of tenant `name` is given (custom-node-red/settings.js reads
+/// it), with the shim at `shim`.
+pub async fn runtime_env(
+    store: &Store,
+    name: &str,
+    shim: SocketAddr,
+) -> Result<Vec<(String, String)>, TenantError> {
+    let lookup = name.to_string();
+    let record = store
+        .run(move |txn| txn.get(TENANTS, &lookup))
+        .await?
+        .ok_or_else(|| TenantError::NotFound(name.to_string()))?;
+    let field = |key: &str| {
+        record
+            .get_str(key)
+            .map(str::to_string)
+            .map_err(|_| TenantError::Corrupt(name.to_string()))
+    };
+    let database = TenantDatabase {
+        name: name.to_string(),
+        password: field("mongo_password")?,
+    };
+    Ok(vec![
+        ("APP_NAME".into(), name.to_string()),
+        ("MONGO_URL".into(), database.connection_string(shim)),
+        (
+            "NODE_RED_CREDENTIAL_SECRET".into(),
+            field("credential_secret")?,
+        ),
+        ("REDHIVE_TITLE".into(), name.to_string()),
+    ])
 }
 
 fn exists(txn: &Txn<'_>, name: &str) -> Result<bool, StoreError> {

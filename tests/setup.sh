@@ -2,9 +2,7 @@
 # Install everything the test suite needs. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache=${REDHIVE_CACHE:-/var/cache/redhive}
-venv=${REDHIVE_TEST_VENV:-$cache/venv}
-mkdir -p "$cache"
+mkdir -p "${REDHIVE_CACHE:-/var/cache/redhive}"
 
 scripts/build-deps.sh
 
@@ -16,16 +14,21 @@ if ((${#apt_need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_need[@]}" >/dev/null
 fi
 
+# npm ci in DIR, only when its lockfile changed since the last install there.
+npm_ci() {
+    local dir=$1 sum stamp
+    sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    stamp=$dir/node_modules/.redhive-lock-sha256
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$sum" > "$stamp"
+    fi
+}
 # Real MongoDB clients for Node (drivers 6 and 7, mongoose 8 and 5, mongosh).
-if [ ! -d tests/clients/node_modules ] || ! cmp -s tests/clients/package-lock.json tests/clients/node_modules/.package-lock.json; then
-    (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
-fi
+npm_ci tests/clients
+# The tenant plugins, and Node.js 22 with Node-RED 5.0.7 for their integration test.
+npm_ci custom-node-red
+bash custom-node-red/test/setup-node-red.sh >/dev/null
 
-# pymongo and pytest in a virtualenv of their own.
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-fi
-if ! cmp -s tests/python/requirements.txt "$venv/.requirements.txt"; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
-    cp tests/python/requirements.txt "$venv/.requirements.txt"
-fi
+# pymongo, pytest and the rest in a virtualenv of their own.
+bash tests/python/venv.sh >/dev/null

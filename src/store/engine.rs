@@ -5,6 +5,7 @@ use super::StoreError;
 use bson::{doc, Bson, Document};
 use polodb_core::{CollectionT, Database};
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -33,6 +34,8 @@ pub struct Store {
 pub struct StoreThread {
     jobs: mpsc::Sender<Message>,
     thread: JoinHandle<()>,
+    /// Released (dropped) only after the thread has closed polodb.
+    _lock: File,
 }
 
 /// A job's view of the store: reads see committed data, then the batch's and the job's own
@@ -46,33 +49,41 @@ pub struct Txn<'a> {
 // === impl Store ===
 
 impl Store {
-    /// Open (or create) the store in directory `path` and start its thread.
+    /// Open (or create) the store in directory `path` and start its thread. A second
+    /// process on the same store is refused: `<path>.lock` is held until `close`.
     pub fn open(path: &Path) -> Result<(Store, StoreThread), StoreError> {
-        std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
+        let io_error = |source| StoreError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
-        let db = Database::open_path(path).map_err(|source| match source {
-            polodb_core::Error::Busy => StoreError::Busy {
-                path: path.to_path_buf(),
-            },
-            source if is_lock_error(&source) => StoreError::Busy {
-                path: path.to_path_buf(),
-            },
-            source => StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            },
+        };
+        std::fs::create_dir_all(path).map_err(io_error)?;
+        let lock = File::create(path.with_extension("lock")).map_err(io_error)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(TryLockError::Error(source)) => return Err(io_error(source)),
+        }
+        let db = Database::open_path(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
         })?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("redhive-store".into())
             .spawn(move || run(db, rx))
-            .map_err(|source| StoreError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        Ok((Store { jobs: tx.clone() }, StoreThread { jobs: tx, thread }))
+            .map_err(io_error)?;
+        Ok((
+            Store { jobs: tx.clone() },
+            StoreThread {
+                jobs: tx,
+                thread,
+                _lock: lock,
+            },
+        ))
     }
 
     /// Run `f` on the store thread. Its writes are kept if it returns `Ok`, and the result is
@@ -96,11 +107,6 @@ impl Store {
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
-}
-
-fn is_lock_error(error: &polodb_core::Error) -> bool {
-    let text = error.to_string();
-    text.contains("lock") || text.contains("LOCK")
 }
 
 // === impl StoreThread ===

@@ -1,0 +1,135 @@
+//! A tenant's Node-RED editor users, in the tenant's own `users` collection, where the
+//! tenant runtime's auth plugin (custom-node-red/auth) reads them.
+//!
+//! Both sides follow the same rules: usernames are trimmed and lower-cased before they are
+//! stored or looked up, and passwords are bcrypt hashes (cost 12) in field `password`.
+
+use super::TenantError;
+use crate::store::{IndexMeta, StoreError, Txn, WriteConflict};
+use bson::{doc, Document};
+
+/// bcrypt cost: about a quarter second on a Raspberry Pi 4, slow enough for offline attacks.
+const BCRYPT_COST: u32 = 12;
+const MIN_PASSWORD_LEN: usize = 8;
+const USERS: &str = "users";
+/// The index the auth plugin also declares; same name and options so neither side conflicts.
+const USERS_INDEX: &str = "appname_1_username_1";
+
+/// What an editor user may do: everything, or look without deploying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permissions {
+    All,
+    Read,
+}
+
+/// An editor user before hashing.
+#[derive(Debug, Clone)]
+pub struct EditorUser {
+    pub username: String,
+    pub password: String,
+    pub permissions: Permissions,
+}
+
+// === impl Permissions ===
+
+impl Permissions {
+    /// Node-RED's permission string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permissions::All => "*",
+            Permissions::Read => "read",
+        }
+    }
+}
+
+// === impl EditorUser ===
+
+impl EditorUser {
+    /// Check the user and turn it into the stored document (hashing is slow: call this off
+    /// the async threads).
+    pub fn to_record(&self, tenant: &str) -> Result<Document, TenantError> {
+        let username = normalize_username(&self.username)?;
+        if self.password.chars().count() < MIN_PASSWORD_LEN {
+            return Err(TenantError::InvalidUser(format!(
+                "the password must have at least {MIN_PASSWORD_LEN} characters"
+            )));
+        }
+        let hash = bcrypt::hash(&self.password, BCRYPT_COST)
+            .map_err(|e| TenantError::Credentials(e.to_string()))?;
+        Ok(doc! {
+            "appname": tenant,
+            "username": username,
+            "permissions": self.permissions.as_str(),
+            "password": hash,
+        })
+    }
+}
+
+/// Trimmed and lower-cased, as the auth plugin looks names up.
+pub fn normalize_username(username: &str) -> Result<String, TenantError> {
+    let name = username.trim().to_lowercase();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(TenantError::InvalidUser(format!(
+            "invalid user name `{username}`: 1 to 64 printable characters"
+        )));
+    }
+    Ok(name)
+}
+
+/// Insert an editor user record into the tenant's `users` collection.
+pub fn insert(
+    txn: &mut Txn<'_>,
+    tenant: &str,
+    record: Document,
+) -> Result<Result<(), WriteConflict>, StoreError> {
+    let (mut meta, _) = txn.ensure_collection(tenant, USERS)?;
+    if meta.index(USERS_INDEX).is_none() {
+        let index = IndexMeta {
+            name: USERS_INDEX.to_string(),
+            key: doc! {"appname": 1, "username": 1},
+            unique: true,
+            sparse: false,
+            store: Some(txn.new_index_store()?),
+        };
+        if let Err(conflict) = txn.build_index(&meta, &index)? {
+            return Ok(Err(conflict));
+        }
+        meta.indexes.push(index);
+        txn.save_collection_meta(&meta)?;
+    }
+    let mut record = record;
+    record.insert("_id", bson::oid::ObjectId::new());
+    txn.insert_document(&meta, record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_and_lower_cased() {
+        assert_eq!(normalize_username("  Admin ").unwrap(), "admin");
+        assert!(normalize_username("   ").is_err());
+        assert!(normalize_username("a\nb").is_err());
+    }
+
+    #[test]
+    fn records_hold_a_bcrypt_hash_not_the_password() {
+        let user = EditorUser {
+            username: "Admin".into(),
+            password: "correct horse".into(),
+            permissions: Permissions::Read,
+        };
+        let record = user.to_record("r1").unwrap();
+        assert_eq!(record.get_str("username").unwrap(), "admin");
+        assert_eq!(record.get_str("permissions").unwrap(), "read");
+        let hash = record.get_str("password").unwrap();
+        assert!(hash.starts_with("$2b$12$"), "{hash}");
+        assert!(bcrypt::verify("correct horse", hash).unwrap());
+        let short = EditorUser {
+            password: "short".into(),
+            ..user
+        };
+        assert!(short.to_record("r1").is_err());
+    }
+}
