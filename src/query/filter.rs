@@ -50,10 +50,10 @@ impl Filter {
     /// If the filter pins `_id` to one exact value (top-level `_id: v` or `_id: {$eq: v}`, v not
     /// a regex/operator doc), that value — used by the store as a point-lookup prefilter.
     ///
-    /// Only values whose MongoDB equality is byte equality are returned (ObjectId, string,
-    /// binary, boolean, date, timestamp). Numbers are left out on purpose: `1`, `1.0` and
-    /// `Int64(1)` are the same `_id` to MongoDB but different keys to a key-value store, so a
-    /// point lookup could miss the document.
+    /// Only values the store keys canonically are returned (ObjectId, string, numbers, binary,
+    /// boolean, date, timestamp): `1`, `1.0` and `Int64(1)` share one store key
+    /// (`store::keys`), so a point lookup finds the document whichever type was stored.
+    /// Decimal128 and documents are left out: their store keys are their exact bytes.
     pub fn id_equality(&self) -> Option<&Bson> {
         seed::id_equality(&self.root)
     }

@@ -731,3 +731,19 @@ def test_speculative_authentication_uses_the_requested_db(redhive):
         assert wire.command(s, {"find": "spec_auth", "filter": {}, "$db": "r1"}).get("ok") == 1.0
     finally:
         s.close()
+
+
+def test_numeric_ids_are_one_value_across_types(r1):
+    """MongoDB treats 7, 7.0 and NumberLong(7) as the same _id: lookups by any of them find the
+    document, and inserting another type of the same number is a duplicate."""
+    c = r1.numeric_ids
+    c.drop()
+    c.insert_one({"_id": Int64(7), "v": "seven"})
+    for probe in (7, 7.0, Int64(7)):
+        assert c.find_one({"_id": probe}) == {"_id": 7, "v": "seven"}, probe
+        assert c.count_documents({"_id": probe}) == 1
+    with pytest.raises(DuplicateKeyError):
+        c.insert_one({"_id": 7.0})
+    assert c.find_one({"_id": 7.5}) is None
+    assert c.update_one({"_id": 7.0}, {"$set": {"v": "sept"}}).modified_count == 1
+    assert c.find_one({"_id": 7})["v"] == "sept"

@@ -46,11 +46,16 @@ pub(super) fn id_equality(root: &Node) -> Option<&Bson> {
         .into_iter()
         .find(|(path, _)| *path == "_id")
         .map(|(_, value)| value)
+        // Numbers are included because the store keys every numeric type of one value the
+        // same way (store::keys); Decimal128 and composite values are not canonicalised there.
         .filter(|value| {
             matches!(
                 value,
                 Bson::ObjectId(_)
                     | Bson::String(_)
+                    | Bson::Int32(_)
+                    | Bson::Int64(_)
+                    | Bson::Double(_)
                     | Bson::Binary(_)
                     | Bson::Boolean(_)
                     | Bson::DateTime(_)

@@ -780,7 +780,7 @@ fn upsert_seed_rejects_ambiguous_paths() {
 }
 
 #[test]
-fn id_equality_pins_exact_keys_only() {
+fn id_equality_pins_canonically_keyed_values() {
     let id = ObjectId::new();
     assert_eq!(
         filter(doc! {"_id": id}).id_equality(),
@@ -796,7 +796,11 @@ fn id_equality_pins_exact_keys_only() {
     );
     assert_eq!(filter(doc! {"_id": {"$gt": "k"}}).id_equality(), None);
     assert_eq!(filter(doc! {"_id": regex("k", "")}).id_equality(), None);
-    assert_eq!(filter(doc! {"_id": 1}).id_equality(), None);
+    assert_eq!(filter(doc! {"_id": 1}).id_equality(), Some(&Bson::Int32(1)));
+    assert_eq!(
+        filter(doc! {"_id": bson::Decimal128::from_bytes([0; 16])}).id_equality(),
+        None
+    );
     assert_eq!(filter(doc! {"_id": {"a": 1}}).id_equality(), None);
     assert_eq!(
         filter(doc! {"$or": [{"_id": "a"}, {"_id": "b"}]}).id_equality(),
