@@ -36,7 +36,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
         mongo_addr,
         shutdown.clone(),
     ));
-    let server = mongo::Server::new(store, settings.mongo.auth);
+    let fake_salt_secret = platform::fake_salt_secret(&store).await?;
+    let server = mongo::Server::new(store, settings.mongo.auth, fake_salt_secret);
     let mongo_task = tokio::spawn(mongo::serve(mongo_listener, server, shutdown.clone()));
     let http_task = tokio::spawn(http::serve(http_listener, shutdown.clone()));
     tracing::info!(

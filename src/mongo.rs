@@ -47,12 +47,12 @@ pub struct Server {
 // === impl Server ===
 
 impl Server {
-    pub fn new(store: Store, auth_required: bool) -> Arc<Server> {
+    pub fn new(store: Store, auth_required: bool, fake_salt_secret: [u8; 32]) -> Arc<Server> {
         Arc::new(Server {
             store,
             cursors: Cursors::default(),
             auth_required,
-            fake_salt_secret: rand::random(),
+            fake_salt_secret,
             started: Instant::now(),
             next_connection_id: AtomicI32::new(1),
         })

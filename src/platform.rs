@@ -15,6 +15,7 @@ const META: &str = "sys_meta";
 const ROOT_KEY: &str = "root";
 const ROOT_USER: &str = "root";
 const ROOT_URI_FILE: &str = "mongo-root.uri";
+const FAKE_SALT_KEY: &str = "scram_fake_salt_secret";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -68,6 +69,32 @@ pub async fn ensure_root(
     let path = settings.secrets_dir().join(ROOT_URI_FILE);
     write_private(&path, uri.as_bytes())?;
     Ok(path)
+}
+
+/// The key of the fake SCRAM salts answered for unknown users. Kept across restarts: a salt
+/// that changed with every restart would tell unknown users from real ones.
+pub async fn fake_salt_secret(store: &Store) -> Result<[u8; 32], PlatformError> {
+    let secret = store
+        .run(|txn| {
+            let stored = txn
+                .get(META, FAKE_SALT_KEY)?
+                .and_then(|d| match d.get("secret") {
+                    Some(bson::Bson::Binary(b)) => <[u8; 32]>::try_from(b.bytes.as_slice()).ok(),
+                    _ => None,
+                });
+            if let Some(secret) = stored {
+                return Ok(secret);
+            }
+            let secret: [u8; 32] = rand::random();
+            let binary = bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: secret.to_vec(),
+            };
+            txn.put(META, FAKE_SALT_KEY.to_string(), doc! {"secret": binary});
+            Ok(secret)
+        })
+        .await?;
+    Ok(secret)
 }
 
 async fn create_root(store: &Store) -> Result<String, PlatformError> {

@@ -116,3 +116,22 @@ def test_sigterm_stops_cleanly_and_keeps_data(redhive):
     assert not (redhive.data_dir / "run" / "control.sock").exists()
     redhive.start()
     assert redhive.tenant_client("r1")["r1"].kept.find_one({"_id": "before-stop"})
+
+
+def test_unknown_users_get_the_same_fake_salt_after_a_restart(redhive):
+    """A fake salt that changed with every restart would tell unknown users from real ones."""
+
+    def salt_for(user: str) -> str:
+        reply = redhive.noauth_client().admin.command(
+            "saslStart", mechanism="SCRAM-SHA-256", payload=f"n,,n={user},r=0123456789abcdef".encode(), autoAuthorize=1
+        )
+        fields = dict(part.split("=", 1) for part in reply["payload"].decode().split(","))
+        return fields["s"]
+
+    ghost = salt_for("ghost")
+    assert salt_for("ghost") == ghost
+    assert salt_for("phantom") != ghost
+    redhive.stop()
+    redhive.start()
+    redhive.close_clients()
+    assert salt_for("ghost") == ghost
