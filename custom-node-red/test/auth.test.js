@@ -3,7 +3,7 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const bcrypt = require('bcrypt');
 const { MongoClient } = require('mongodb');
-const { useRedhive } = require('./helpers/redhive');
+const { useRedhive } = require('../../tests/clients/lib/redhive');
 const authModule = require('../auth');
 
 const rh = useRedhive({ tenants: ['ua', 'ub'] });

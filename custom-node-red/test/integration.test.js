@@ -9,7 +9,7 @@ const fsp = require('node:fs/promises');
 const os = require('node:os');
 const path = require('node:path');
 const { MongoClient } = require('mongodb');
-const { useRedhive, freePorts, track, tail } = require('./helpers/redhive');
+const { useRedhive, freePorts, track, tail } = require('../../tests/clients/lib/redhive');
 const { hashPassword } = require('../auth');
 const heap = require('../heap');
 
@@ -332,13 +332,10 @@ describe('Node-RED 5.0.7 integration', () => {
 // prints (plus PORT / userDir / loopback host / PATH / HOME).
 // ---------------------------------------------------------------------------------------------
 
-const CLI_HELPER = fs.existsSync(path.join(__dirname, 'helpers', 'redhive.js'))
-  ? './helpers/redhive'
-  : '../../tests/clients/lib/redhive';
-const cliHelper = require(CLI_HELPER);
+const cliHelper = require('../../tests/clients/lib/redhive');
 
 function redhiveCli(args, { input, env = {} } = {}) {
-  const bin = cliHelper.redhiveBin ? cliHelper.redhiveBin() : (process.env.REDHIVE_BIN || '/var/cache/redhive/target/debug/redhive');
+  const bin = cliHelper.redhiveBin();
   return new Promise((resolve, reject) => {
     const child = require('node:child_process').execFile(bin, args, { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) {

@@ -6,7 +6,7 @@ const fsp = require('node:fs/promises');
 const os = require('node:os');
 const path = require('node:path');
 const { MongoClient } = require('mongodb');
-const { useRedhive } = require('./helpers/redhive');
+const { useRedhive } = require('../../tests/clients/lib/redhive');
 const storageModule = require('../storage');
 
 const rh = useRedhive({ tenants: ['ta', 'tb'] });

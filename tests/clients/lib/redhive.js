@@ -1,11 +1,18 @@
 'use strict';
 // Starts an isolated redhive server (own temp data dir, own loopback ports) for one test file.
+// Shared by tests/clients and custom-node-red/test (which requires it by relative path), so it
+// uses Node built-ins only.
 //
 //   const { useRedhive } = require('../lib/redhive');
 //   const rh = useRedhive({ tenants: ['r1', 'r2'] });   // registers node:test before/after hooks
 //   it('...', async () => { new MongoClient(rh.tenants.r1) ... });
 //
 // or, without hooks: `const srv = await startRedhive(opts); ...; await srv.stop();`
+//
+// The handle also has `restart()` (stop gracefully, serve again), and `pause()` / `resume()`
+// (stop the server but keep the data dir; serve it again on the same ports) for "store went
+// away" tests. `track(child)` registers any other child process (e.g. a Node-RED runtime) to be
+// SIGKILLed if the test process exits abruptly.
 //
 // Environment:
 //   REDHIVE_BIN         binary under test (default /var/cache/redhive/target/debug/redhive,
@@ -55,6 +62,14 @@ function killAllChildren() {
     }
   }
   liveDataDirs.clear();
+}
+
+/** Registers a child process to be SIGKILLed if this process exits (or is signalled) first. */
+function track(child) {
+  installExitHandlers();
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  return child;
 }
 
 function installExitHandlers() {
@@ -128,7 +143,8 @@ function httpStatus(url) {
  * @param {object} [opts]
  * @param {string[]} [opts.tenants=['r1','r2']] tenants to create with `redhive tenant add` before serving
  * @returns {Promise<{rootUri:string, tenants:Object<string,string>, dataDir:string, mongoPort:number,
- *   httpPort:number, logPath:string, stop:Function, restart:Function}>}
+ *   httpPort:number, logPath:string, logTail:Function, stop:Function, restart:Function,
+ *   pause:Function, resume:Function}>}
  */
 async function startRedhive(opts = {}) {
   installExitHandlers();
@@ -170,13 +186,9 @@ async function startRedhive(opts = {}) {
     } finally {
       fs.closeSync(logFd);
     }
-    const me = child;
-    liveChildren.add(me);
+    const me = track(child);
     childExit = new Promise((resolve) => {
-      me.once('exit', (code, signal) => {
-        liveChildren.delete(me);
-        resolve({ code, signal });
-      });
+      me.once('exit', (code, signal) => resolve({ code, signal }));
       me.once('error', (err) => {
         liveChildren.delete(me);
         resolve({ code: null, signal: null, error: err });
@@ -261,6 +273,16 @@ async function startRedhive(opts = {}) {
       await stopChild();
       await spawnServe();
     },
+    /** Stops the server (as stop() does) but keeps the data dir; resume() serves it again. */
+    async pause() {
+      await stopChild();
+    },
+    /** Serves the same data dir on the same ports again (after pause()). */
+    async resume() {
+      if (stopped) throw new Error('resume() after stop()');
+      if (child) throw new Error('resume() while the server is running (pause() first)');
+      await spawnServe();
+    },
   };
 }
 
@@ -312,4 +334,4 @@ function withParams(uri, params) {
   return u.toString();
 }
 
-module.exports = { startRedhive, useRedhive, freePorts, redhiveBin, withPassword, withParams };
+module.exports = { startRedhive, useRedhive, freePorts, redhiveBin, track, tail, withPassword, withParams };
