@@ -5,7 +5,8 @@
 //! Protocol: one JSON request line, one JSON response line.
 
 use crate::store::Store;
-use crate::tenants::{self, editor::EditorUser, editor::Permissions};
+use crate::tenants;
+use crate::tenants::editor::{self, EditorUser, Permissions};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -67,7 +68,10 @@ pub async fn execute(
                 password: e.password,
                 permissions: Permissions::All,
             });
-            let with_editor = editor.as_ref().map(|e| e.username.trim().to_lowercase());
+            // The name as stored; add() below refuses the tenant if it is not valid.
+            let with_editor = editor
+                .as_ref()
+                .and_then(|e| editor::normalize_username(&e.username).ok());
             let tenant = tenants::add(store, &name, editor).await?;
             let mut summary = format!(
                 "created tenant {name}: database {name}, user {name} (readWrite on {name} only)"
