@@ -1,11 +1,13 @@
 //! What each subcommand does, wired from the modules.
 
 use crate::config::{Settings, MONGO_PORT_FALLBACKS};
-use crate::control::{self, Request};
+use crate::control::{self, Context, Output, Request};
 use crate::platform;
 use crate::store::{Store, StoreError, StoreThread};
-use crate::{http, mongo};
-use anyhow::{Context, Result};
+use crate::supervisor::{Policy, Supervisor};
+use crate::{http, mongo, runtime};
+use anyhow::{Context as _, Result};
+use futures_util::StreamExt;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -30,19 +32,49 @@ pub async fn serve(settings: Settings) -> Result<()> {
     write_endpoints(&settings, http_addr, mongo_addr)?;
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(control::serve(
-        control_listener,
-        store.clone(),
-        mongo_addr,
-        shutdown.clone(),
-    ));
     let fake_salt_secret = platform::fake_salt_secret(&store).await?;
-    let server = mongo::Server::new(store, settings.mongo.auth, fake_salt_secret);
-    let mongo_task = tokio::spawn(mongo::serve(mongo_listener, server, shutdown.clone()));
+    let server = mongo::Server::new(store.clone(), settings.mongo.auth, fake_salt_secret);
+    let mut mongo_tasks = vec![tokio::spawn(mongo::serve(
+        mongo_listener,
+        server.clone(),
+        shutdown.clone(),
+    ))];
     let http_task = tokio::spawn(http::serve(http_listener, shutdown.clone()));
+
+    let instance = platform::instance_id(&store).await?;
+    let budget = runtime::memory_budget(&settings);
+    let runtime = runtime::select(&settings, &instance, budget).await?;
+    // Containers reach the shim through the Docker bridge: listen there too.
+    let tenant_shim = runtime.shim_addr(mongo_addr);
+    if tenant_shim != mongo_addr {
+        let listener = TcpListener::bind(tenant_shim).await.with_context(|| {
+            format!("cannot listen for tenants' MongoDB connections on {tenant_shim}")
+        })?;
+        mongo_tasks.push(tokio::spawn(mongo::serve(
+            listener,
+            server,
+            shutdown.clone(),
+        )));
+    }
+    let policy = Policy {
+        defaults: settings.runtime.tenant_defaults,
+        budget,
+        uid_base: settings.runtime.uid_base,
+    };
+    let supervisor =
+        Supervisor::start(runtime.clone(), store.clone(), mongo_addr, policy, instance).await?;
+    let context = Context {
+        store: store.clone(),
+        shim: mongo_addr,
+        supervisor: Some(supervisor.clone()),
+    };
+    tokio::spawn(control::serve(control_listener, context, shutdown.clone()));
     tracing::info!(
         http = %http_addr,
         mongo = %mongo_addr,
+        tenant_shim = %tenant_shim,
+        runtime = runtime.kind().as_str(),
+        memory_budget_mib = budget >> 20,
         auth = settings.mongo.auth,
         data_dir = %settings.data_dir.display(),
         root_uri_file = %root_uri.display(),
@@ -51,9 +83,13 @@ pub async fn serve(settings: Settings) -> Result<()> {
 
     crate::signal::terminated().await;
     tracing::info!("shutting down");
+    // Tenants first: Node-RED saves through the shim while it stops.
+    supervisor.shutdown().await;
     shutdown.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        let _ = mongo_task.await;
+        for task in mongo_tasks {
+            let _ = task.await;
+        }
         let _ = http_task.await;
     })
     .await;
@@ -67,20 +103,38 @@ pub async fn serve(settings: Settings) -> Result<()> {
     Ok(())
 }
 
-/// A subcommand that changes or reads the store: done directly when no server runs, else
-/// through the running server's control socket. Returns the lines to print.
-pub async fn control(settings: Settings, request: Request) -> Result<Vec<String>> {
+/// A subcommand for the store or the tenants: done directly when no server runs (store
+/// requests only), else through the running server's control socket. `print` gets the
+/// lines to show, as they come.
+pub async fn control(
+    settings: Settings,
+    request: Request,
+    mut print: impl FnMut(&str),
+) -> Result<()> {
     platform::prepare_data_dir(&settings)?;
     let (store, store_thread) = match Store::open(&settings.store_dir()) {
         Ok(opened) => opened,
         Err(StoreError::Busy { .. }) => {
-            return Ok(control::call(&control_socket(&settings), &request).await?)
+            return Ok(control::call(&control_socket(&settings), &request, print).await?)
         }
         Err(error) => return Err(error.into()),
     };
     let result = async {
         platform::ensure_root(&store, &settings, settings.mongo.listen).await?;
-        Ok::<_, anyhow::Error>(control::execute(&store, settings.mongo.listen, request).await?)
+        let context = Context {
+            store: store.clone(),
+            shim: settings.mongo.listen,
+            supervisor: None,
+        };
+        match control::execute(&context, request).await? {
+            Output::Lines(lines) => lines.iter().for_each(|line| print(line)),
+            Output::Stream(mut lines) => {
+                while let Some(line) = lines.next().await {
+                    print(&line);
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
     }
     .await;
     drop(store);

@@ -34,6 +34,12 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Check what tenant runtimes and their limits need, and say how to fix what is missing.
+    Doctor {
+        /// One JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +69,52 @@ pub enum TenantCommand {
     },
     /// Print the environment a runtime of this tenant gets, one KEY=VALUE per line.
     Env { name: String },
+    /// Start the tenant's Node-RED and wait until its editor answers.
+    Start { name: String },
+    /// Stop the tenant's Node-RED.
+    Stop { name: String },
+    /// Restart the tenant (also leaves safe mode).
+    Restart { name: String },
+    /// Delete the tenant: its runtime, files, database and users.
+    Remove { name: String },
+    /// State, limits, usage and editor URL of one tenant or all.
+    Status {
+        name: Option<String>,
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Node-RED's output.
+    Logs {
+        name: String,
+        /// How many recent lines
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+        /// Keep printing new lines
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Change the tenant's limits; a running tenant restarts to take them.
+    Limits {
+        name: String,
+        /// Memory, e.g. 256M or 1G (no swap on top)
+        #[arg(long, value_parser = parse_memory)]
+        memory: Option<u64>,
+        /// CPU cores, e.g. 0.5
+        #[arg(long, value_parser = parse_cpus)]
+        cpus: Option<f64>,
+        /// Most processes and threads
+        #[arg(long)]
+        pids: Option<u32>,
+    },
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    crate::runtime::limits::parse_bytes(text).map_err(|e| e.to_string())
+}
+
+fn parse_cpus(text: &str) -> Result<f64, String> {
+    crate::runtime::limits::parse_cpus(text).map_err(|e| e.to_string())
 }
 
 // === impl Cli ===

@@ -1,6 +1,7 @@
 //! Settings: compiled-in defaults, then a TOML file, then `REDHIVE_*` environment variables,
 //! then command-line flags — each layer overriding the one before.
 
+use crate::runtime::limits::{self, Limits};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,35 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub mongo: MongoSettings,
+    pub runtime: RuntimeSettings,
+}
+
+/// Which runtime runs tenants' Node-RED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// Docker when an engine answers, else native processes.
+    Auto,
+    Docker,
+    Process,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeSettings {
+    pub choice: RuntimeChoice,
+    /// `unix:///path` or `tcp://host:port`; None = `DOCKER_HOST`, then the default socket.
+    pub docker_host: Option<String>,
+    /// The tenant image (see custom-node-red/Dockerfile).
+    pub image: String,
+    /// Node.js, Node-RED and redhive's plugins for the process runtime (installed on first use).
+    pub node_home: PathBuf,
+    /// Name of the cgroup that holds every tenant and caps their total memory.
+    pub cgroup_parent: String,
+    /// Sum of the memory limits of running tenants; None = all RAM but 1 GiB for the system.
+    pub memory_budget: Option<u64>,
+    /// Process runtime: tenant N runs as uid/gid `uid_base + N` when redhive runs as root.
+    pub uid_base: u32,
+    /// Limits of a tenant nobody set limits for.
+    pub tenant_defaults: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +97,30 @@ struct FileSettings {
     listen: Option<String>,
     #[serde(default)]
     mongo: FileMongo,
+    #[serde(default)]
+    runtime: FileRuntime,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRuntime {
+    kind: Option<String>,
+    docker_host: Option<String>,
+    image: Option<String>,
+    node_home: Option<PathBuf>,
+    cgroup_parent: Option<String>,
+    memory_budget: Option<String>,
+    uid_base: Option<u32>,
+    #[serde(default)]
+    tenant_defaults: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    memory: Option<String>,
+    cpus: Option<f64>,
+    pids: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,7 +201,9 @@ impl Settings {
             None => file.mongo.auth.unwrap_or(true),
         };
 
+        let runtime = runtime_settings(&data_dir, file.runtime, &env, &file_origin)?;
         Ok(Settings {
+            runtime,
             data_dir,
             listen: parse_addr(listen.as_ref(), DEFAULT_LISTEN)?,
             mongo: MongoSettings {
@@ -169,6 +225,164 @@ impl Settings {
     pub fn run_dir(&self) -> PathBuf {
         self.data_dir.join("run")
     }
+
+    /// Per-tenant files (process runtime userDirs, docker bind mounts).
+    pub fn tenants_dir(&self) -> PathBuf {
+        self.data_dir.join("tenants")
+    }
+}
+
+pub const DEFAULT_IMAGE: &str = "redhive/node-red:5.0.7";
+pub const DEFAULT_CGROUP_PARENT: &str = "redhive";
+/// Above the uids a distribution hands out (and above subuid ranges of the first users).
+pub const DEFAULT_UID_BASE: u32 = 200_000;
+
+fn runtime_settings(
+    data_dir: &Path,
+    file: FileRuntime,
+    env: &impl Fn(&str) -> Option<String>,
+    file_origin: &impl Fn(&str) -> String,
+) -> Result<RuntimeSettings, ConfigError> {
+    // env beats file; each value remembers where it came from for error messages.
+    let layered = |env_name: &'static str, file_value: Option<String>, key: &str| {
+        env(env_name)
+            .map(|value| Sourced {
+                value,
+                origin: env_name.to_string(),
+            })
+            .or_else(|| {
+                file_value.map(|value| Sourced {
+                    value,
+                    origin: file_origin(key),
+                })
+            })
+    };
+    let choice = match layered("REDHIVE_RUNTIME", file.kind, "runtime.kind") {
+        None => RuntimeChoice::Auto,
+        Some(s) => match s.value.as_str() {
+            "auto" => RuntimeChoice::Auto,
+            "docker" => RuntimeChoice::Docker,
+            "process" => RuntimeChoice::Process,
+            _ => {
+                return Err(invalid(
+                    &s.origin,
+                    &s.value,
+                    "runtime",
+                    "use auto, docker or process".into(),
+                ))
+            }
+        },
+    };
+    let size = |sourced: Option<Sourced>, what| {
+        sourced
+            .map(|s| {
+                limits::parse_bytes(&s.value)
+                    .map_err(|e| invalid(&s.origin, &s.value, what, e.reason))
+            })
+            .transpose()
+    };
+    let number = |sourced: Option<Sourced>, what| {
+        sourced
+            .map(|s| {
+                s.value
+                    .parse::<u32>()
+                    .map_err(|e| invalid(&s.origin, &s.value, what, e.to_string()))
+            })
+            .transpose()
+    };
+    let memory_budget = size(
+        layered(
+            "REDHIVE_MEMORY_BUDGET",
+            file.memory_budget,
+            "runtime.memory_budget",
+        ),
+        "memory budget",
+    )?;
+    let uid_base = number(
+        layered(
+            "REDHIVE_UID_BASE",
+            file.uid_base.map(|n| n.to_string()),
+            "runtime.uid_base",
+        ),
+        "uid",
+    )?
+    .unwrap_or(DEFAULT_UID_BASE);
+    let defaults = Limits::default();
+    let tenant_defaults = Limits {
+        memory_bytes: size(
+            layered(
+                "REDHIVE_TENANT_MEMORY",
+                file.tenant_defaults.memory,
+                "runtime.tenant_defaults.memory",
+            ),
+            "memory limit",
+        )?
+        .unwrap_or(defaults.memory_bytes),
+        cpus: match layered(
+            "REDHIVE_TENANT_CPUS",
+            file.tenant_defaults.cpus.map(|c| c.to_string()),
+            "runtime.tenant_defaults.cpus",
+        ) {
+            Some(s) => limits::parse_cpus(&s.value)
+                .map_err(|e| invalid(&s.origin, &s.value, "CPU quota", e.reason))?,
+            None => defaults.cpus,
+        },
+        pids: number(
+            layered(
+                "REDHIVE_TENANT_PIDS",
+                file.tenant_defaults.pids.map(|n| n.to_string()),
+                "runtime.tenant_defaults.pids",
+            ),
+            "process limit",
+        )?
+        .unwrap_or(defaults.pids),
+    };
+    tenant_defaults
+        .validate()
+        .map_err(|e| invalid("runtime.tenant_defaults", &e.value, e.what, e.reason))?;
+    let cgroup_parent = layered(
+        "REDHIVE_CGROUP_PARENT",
+        file.cgroup_parent,
+        "runtime.cgroup_parent",
+    )
+    .map(|s| {
+        let ok = !s.value.is_empty()
+            && s.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(s.value)
+        } else {
+            Err(invalid(
+                &s.origin,
+                &s.value,
+                "cgroup name",
+                "use letters, digits, '-' and '_'".into(),
+            ))
+        }
+    })
+    .transpose()?
+    .unwrap_or_else(|| DEFAULT_CGROUP_PARENT.to_string());
+    Ok(RuntimeSettings {
+        choice,
+        docker_host: layered(
+            "REDHIVE_DOCKER_HOST",
+            file.docker_host,
+            "runtime.docker_host",
+        )
+        .map(|s| s.value),
+        image: layered("REDHIVE_IMAGE", file.image, "runtime.image")
+            .map(|s| s.value)
+            .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        node_home: env("REDHIVE_NODE_HOME")
+            .map(PathBuf::from)
+            .or(file.node_home)
+            .unwrap_or_else(|| data_dir.join("runtime")),
+        cgroup_parent,
+        memory_budget,
+        uid_base,
+        tenant_defaults,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

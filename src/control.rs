@@ -2,14 +2,19 @@
 //! subcommands act through a running server, which holds the store. Without a running server
 //! the same requests are executed on the store directly (see `app::control`).
 //!
-//! Protocol: one JSON request line, one JSON response line.
+//! Protocol: one JSON request line; the answer is any number of `{"line": ...}` lines to print
+//! as they come (followed logs), then one `{"result": ...}` line.
 
+use crate::runtime::logs::LogStream;
 use crate::store::Store;
+use crate::supervisor::{Supervisor, SupervisorError};
 use crate::tenants;
 use crate::tenants::editor::{self, EditorUser, Permissions};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +32,55 @@ pub enum Request {
     TenantEnv {
         name: String,
     },
+    TenantStart {
+        name: String,
+    },
+    TenantStop {
+        name: String,
+    },
+    TenantRestart {
+        name: String,
+    },
+    TenantRemove {
+        name: String,
+    },
+    /// One tenant, or all of them.
+    TenantStatus {
+        name: Option<String>,
+        json: bool,
+    },
+    TenantLogs {
+        name: String,
+        tail: usize,
+        follow: bool,
+    },
+    TenantLimits {
+        name: String,
+        memory_bytes: Option<u64>,
+        cpus: Option<f64>,
+        pids: Option<u32>,
+    },
+}
+
+impl Request {
+    /// Needs the running server's supervisor (runtimes live there).
+    pub fn needs_server(&self) -> bool {
+        !matches!(self, Request::TenantAdd { .. } | Request::TenantEnv { .. })
+    }
+
+    fn op(&self) -> &'static str {
+        match self {
+            Request::TenantAdd { .. } => "tenant_add",
+            Request::TenantEnv { .. } => "tenant_env",
+            Request::TenantStart { .. } => "tenant_start",
+            Request::TenantStop { .. } => "tenant_stop",
+            Request::TenantRestart { .. } => "tenant_restart",
+            Request::TenantRemove { .. } => "tenant_remove",
+            Request::TenantStatus { .. } => "tenant_status",
+            Request::TenantLogs { .. } => "tenant_logs",
+            Request::TenantLimits { .. } => "tenant_limits",
+        }
+    }
 }
 
 /// The first editor user of a new tenant (permission `*`).
@@ -37,9 +91,12 @@ pub struct EditorSpec {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Response {
-    /// Lines for the command to print, or the error to report.
-    result: Result<Vec<String>, String>,
+#[serde(untagged)]
+enum Message {
+    /// A line to print now.
+    Line { line: String },
+    /// The end: lines to print, or the error to report.
+    Result { result: Result<Vec<String>, String> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +110,41 @@ pub enum ControlError {
     Protocol(String),
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    Tenant(#[from] tenants::TenantError),
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
 }
 
-/// Carry out `request` on `store`, with the shim at `shim`; the lines to print.
-pub async fn execute(
-    store: &Store,
-    shim: SocketAddr,
-    request: Request,
-) -> Result<Vec<String>, tenants::TenantError> {
-    match request {
+/// What a request is carried out against.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    /// The shim's address as this host sees it.
+    pub shim: SocketAddr,
+    /// Present in a running server.
+    pub supervisor: Option<Arc<Supervisor>>,
+}
+
+/// What a request produces: lines, or lines that keep coming.
+pub enum Output {
+    Lines(Vec<String>),
+    Stream(LogStream),
+}
+
+/// Carry out `request`.
+pub async fn execute(context: &Context, request: Request) -> Result<Output, ControlError> {
+    if let Some(supervisor) = &context.supervisor {
+        if request.needs_server() {
+            return supervise(supervisor, request).await;
+        }
+    } else if request.needs_server() {
+        return Err(ControlError::Failed(
+            "redhive is not running here: start it with `redhive serve` (same --data-dir)".into(),
+        ));
+    }
+    let store = &context.store;
+    let lines = match request {
         Request::TenantAdd { name, editor } => {
             let editor = editor.map(|e| EditorUser {
                 username: e.username,
@@ -79,23 +162,78 @@ pub async fn execute(
             if let Some(user) = with_editor {
                 summary.push_str(&format!("; editor user {user} (permission *)"));
             }
-            Ok(vec![summary, tenant.connection_string(shim)])
+            vec![summary, tenant.connection_string(context.shim)]
         }
-        Request::TenantEnv { name } => Ok(tenants::runtime_env(store, &name, shim)
+        Request::TenantEnv { name } => tenants::runtime_env(store, &name, context.shim)
             .await?
             .into_iter()
             .map(|(key, value)| format!("{key}={value}"))
-            .collect()),
+            .collect(),
+        _ => unreachable!("runtime requests are supervised"),
+    };
+    Ok(Output::Lines(lines))
+}
+
+async fn supervise(supervisor: &Arc<Supervisor>, request: Request) -> Result<Output, ControlError> {
+    let one = |line: String| Ok(Output::Lines(vec![line]));
+    match request {
+        Request::TenantStart { name } => one(supervisor.start_tenant(&name).await?),
+        Request::TenantStop { name } => one(supervisor.stop_tenant(&name).await?),
+        Request::TenantRestart { name } => one(supervisor.restart_tenant(&name).await?),
+        Request::TenantRemove { name } => {
+            supervisor.remove_tenant(&name).await?;
+            one(format!(
+                "removed tenant {name}: its runtime, files, database and users"
+            ))
+        }
+        Request::TenantStatus { name, json } => {
+            let statuses = match &name {
+                Some(name) => vec![supervisor.status(name).await?],
+                None => supervisor.statuses().await?,
+            };
+            let lines = if json {
+                let value = match name {
+                    Some(_) => serde_json::to_string(&statuses[0]),
+                    None => serde_json::to_string(&statuses),
+                };
+                vec![value.map_err(|e| ControlError::Failed(e.to_string()))?]
+            } else {
+                statuses.iter().flat_map(|s| s.lines()).collect()
+            };
+            Ok(Output::Lines(lines))
+        }
+        Request::TenantLogs { name, tail, follow } => {
+            Ok(Output::Stream(supervisor.logs(&name, tail, follow).await?))
+        }
+        Request::TenantLimits {
+            name,
+            memory_bytes,
+            cpus,
+            pids,
+        } => {
+            let limits = supervisor
+                .set_limits(&name, |limits| {
+                    if let Some(memory) = memory_bytes {
+                        limits.memory_bytes = memory;
+                    }
+                    if let Some(cpus) = cpus {
+                        limits.cpus = cpus;
+                    }
+                    if let Some(pids) = pids {
+                        limits.pids = pids;
+                    }
+                })
+                .await?;
+            one(format!("{name}: {limits}"))
+        }
+        Request::TenantAdd { .. } | Request::TenantEnv { .. } => {
+            unreachable!("store requests are not supervised")
+        }
     }
 }
 
 /// Answer requests on `listener` until `shutdown`.
-pub async fn serve(
-    listener: UnixListener,
-    store: Store,
-    shim: SocketAddr,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: UnixListener, context: Context, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -103,10 +241,11 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                let store = store.clone();
+                let context = context.clone();
+                let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = answer(stream, &store, shim).await {
-                        tracing::warn!(%error, "control request failed");
+                    if let Err(error) = answer(stream, &context, shutdown).await {
+                        tracing::debug!(%error, "control connection ended");
                     }
                 });
             }
@@ -118,7 +257,11 @@ pub async fn serve(
     }
 }
 
-async fn answer(stream: UnixStream, store: &Store, shim: SocketAddr) -> std::io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    context: &Context,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST))
@@ -126,27 +269,44 @@ async fn answer(stream: UnixStream, store: &Store, shim: SocketAddr) -> std::io:
         .await?;
     let result = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
-            tracing::info!(op = op_name(&request), "control request");
-            execute(store, shim, request)
-                .await
-                .map_err(|e| e.to_string())
+            tracing::info!(op = request.op(), "control request");
+            execute(context, request).await.map_err(|e| e.to_string())
         }
         Err(e) => Err(format!("malformed control request: {e}")),
     };
-    let mut reply = serde_json::to_vec(&Response { result }).map_err(std::io::Error::other)?;
-    reply.push(b'\n');
-    write.write_all(&reply).await
+    let result = match result {
+        Ok(Output::Lines(lines)) => Ok(lines),
+        Ok(Output::Stream(mut lines)) => {
+            loop {
+                let line = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    line = lines.next() => line,
+                };
+                let Some(line) = line else { break };
+                send(&mut write, &Message::Line { line }).await?;
+            }
+            Ok(Vec::new())
+        }
+        Err(error) => Err(error),
+    };
+    send(&mut write, &Message::Result { result }).await
 }
 
-fn op_name(request: &Request) -> &'static str {
-    match request {
-        Request::TenantAdd { .. } => "tenant_add",
-        Request::TenantEnv { .. } => "tenant_env",
-    }
+async fn send(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    message: &Message,
+) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await
 }
 
-/// Send `request` to the server listening on `socket`; the lines it wants printed.
-pub async fn call(socket: &Path, request: &Request) -> Result<Vec<String>, ControlError> {
+/// Send `request` to the server listening on `socket`; `print` gets each line to show.
+pub async fn call(
+    socket: &Path,
+    request: &Request,
+    mut print: impl FnMut(&str),
+) -> Result<(), ControlError> {
     let connect_error = |source| ControlError::Connect {
         path: socket.display().to_string(),
         source,
@@ -157,12 +317,19 @@ pub async fn call(socket: &Path, request: &Request) -> Result<Vec<String>, Contr
         serde_json::to_vec(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
     body.push(b'\n');
     write.write_all(&body).await.map_err(connect_error)?;
-    let mut line = String::new();
-    BufReader::new(read)
-        .read_line(&mut line)
-        .await
-        .map_err(connect_error)?;
-    let response: Response =
-        serde_json::from_str(&line).map_err(|e| ControlError::Protocol(e.to_string()))?;
-    response.result.map_err(ControlError::Failed)
+    let mut lines = BufReader::new(read).lines();
+    while let Some(line) = lines.next_line().await.map_err(connect_error)? {
+        match serde_json::from_str(&line).map_err(|e| ControlError::Protocol(e.to_string()))? {
+            Message::Line { line } => print(&line),
+            Message::Result { result } => {
+                for line in result.map_err(ControlError::Failed)? {
+                    print(&line);
+                }
+                return Ok(());
+            }
+        }
+    }
+    Err(ControlError::Protocol(
+        "the server closed the connection".into(),
+    ))
 }

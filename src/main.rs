@@ -50,11 +50,35 @@ fn main() -> ExitCode {
                 Request::TenantAdd { name, editor }
             }
             Command::Tenant(TenantCommand::Env { name }) => Request::TenantEnv { name },
+            Command::Tenant(TenantCommand::Start { name }) => Request::TenantStart { name },
+            Command::Tenant(TenantCommand::Stop { name }) => Request::TenantStop { name },
+            Command::Tenant(TenantCommand::Restart { name }) => Request::TenantRestart { name },
+            Command::Tenant(TenantCommand::Remove { name }) => Request::TenantRemove { name },
+            Command::Tenant(TenantCommand::Status { name, json }) => {
+                Request::TenantStatus { name, json }
+            }
+            Command::Tenant(TenantCommand::Logs { name, tail, follow }) => {
+                Request::TenantLogs { name, tail, follow }
+            }
+            Command::Tenant(TenantCommand::Limits {
+                name,
+                memory,
+                cpus,
+                pids,
+            }) => Request::TenantLimits {
+                name,
+                memory_bytes: memory,
+                cpus,
+                pids,
+            },
+            Command::Doctor { json } => {
+                for line in redhive::doctor::report(&settings, json).await {
+                    println!("{line}");
+                }
+                return Ok(());
+            }
         };
-        for line in redhive::app::control(settings, request).await? {
-            println!("{line}");
-        }
-        Ok(())
+        redhive::app::control(settings, request, |line| println!("{line}")).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

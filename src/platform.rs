@@ -15,6 +15,7 @@ const META: &str = "sys_meta";
 const ROOT_KEY: &str = "root";
 const ROOT_USER: &str = "root";
 const ROOT_URI_FILE: &str = "mongo-root.uri";
+const INSTANCE_KEY: &str = "instance";
 const FAKE_SALT_KEY: &str = "scram_fake_salt_secret";
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,25 @@ pub async fn fake_salt_secret(store: &Store) -> Result<[u8; 32], PlatformError> 
         })
         .await?;
     Ok(secret)
+}
+
+/// This appliance's id: 8 hex digits, made once. It labels the Docker containers this
+/// redhive owns, so two redhives on one engine never take each other's tenants.
+pub async fn instance_id(store: &Store) -> Result<String, PlatformError> {
+    let id = store
+        .run(|txn| {
+            if let Some(id) = txn
+                .get(META, INSTANCE_KEY)?
+                .and_then(|d| d.get_str("id").ok().map(str::to_string))
+            {
+                return Ok(id);
+            }
+            let id = format!("{:08x}", rand::random::<u32>());
+            txn.put(META, INSTANCE_KEY.to_string(), doc! {"id": id.as_str()});
+            Ok(id)
+        })
+        .await?;
+    Ok(id)
 }
 
 async fn create_root(store: &Store) -> Result<String, PlatformError> {

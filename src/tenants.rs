@@ -7,6 +7,7 @@
 //! tenant runtime's environment from them.
 
 pub mod editor;
+pub mod runtime_state;
 
 use crate::mongo::users;
 use crate::store::{Store, StoreError, Txn};
@@ -15,7 +16,7 @@ use editor::EditorUser;
 use std::net::SocketAddr;
 
 /// The platform collection of tenants.
-const TENANTS: &str = "sys_tenants";
+pub(crate) const TENANTS: &str = "sys_tenants";
 
 /// Names a tenant may not take: system databases and names the appliance uses itself.
 const RESERVED: &[&str] = &[
@@ -187,6 +188,33 @@ pub async fn runtime_env(
         ),
         ("REDHIVE_TITLE".into(), name.to_string()),
     ])
+}
+
+/// Every tenant's name, sorted.
+pub async fn list(store: &Store) -> Result<Vec<String>, TenantError> {
+    Ok(store
+        .run(|txn| txn.scan(TENANTS))
+        .await?
+        .into_keys()
+        .collect())
+}
+
+/// Delete the tenant's record, database user and database (its runtime must be gone first).
+pub async fn remove(store: &Store, name: &str) -> Result<(), TenantError> {
+    let name = name.to_string();
+    store
+        .run(move |txn| {
+            if txn.get(TENANTS, &name)?.is_none() {
+                return Ok(Err(TenantError::NotFound(name)));
+            }
+            for meta in txn.collection_metas(Some(&name))? {
+                txn.drop_collection(&meta);
+            }
+            txn.delete_user(&name, &name);
+            txn.delete(TENANTS, name);
+            Ok(Ok(()))
+        })
+        .await?
 }
 
 fn exists(txn: &Txn<'_>, name: &str) -> Result<bool, StoreError> {

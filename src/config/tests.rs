@@ -67,3 +67,38 @@ fn bad_values_name_their_origin() {
     let text = load(&overrides, &[]).unwrap_err().to_string();
     assert!(text.contains("lissen"), "{text}");
 }
+
+#[test]
+fn runtime_settings_layer_and_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("redhive.toml"),
+        "[runtime]\nkind = \"process\"\nmemory_budget = \"2G\"\n[runtime.tenant_defaults]\nmemory = \"128M\"\ncpus = 0.5\n",
+    )
+    .unwrap();
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let s = load(&overrides, &[]).unwrap();
+    assert_eq!(s.runtime.choice, RuntimeChoice::Process);
+    assert_eq!(s.runtime.memory_budget, Some(2 << 30));
+    assert_eq!(s.runtime.tenant_defaults.memory_bytes, 128 << 20);
+    assert_eq!(s.runtime.tenant_defaults.cpus, 0.5);
+    assert_eq!(s.runtime.node_home, dir.path().join("runtime"));
+
+    let s = load(&overrides, &[("REDHIVE_RUNTIME", "docker")]).unwrap();
+    assert_eq!(s.runtime.choice, RuntimeChoice::Docker);
+    for (key, value) in [
+        ("REDHIVE_RUNTIME", "kubernetes"),
+        ("REDHIVE_MEMORY_BUDGET", "lots"),
+        ("REDHIVE_TENANT_MEMORY", "1M"),
+        ("REDHIVE_CGROUP_PARENT", "../etc"),
+    ] {
+        let text = load(&overrides, &[(key, value)]).unwrap_err().to_string();
+        assert!(
+            text.contains(key) || text.contains("tenant_defaults"),
+            "{key}: {text}"
+        );
+    }
+}
