@@ -35,8 +35,10 @@ const CMDLINE_FILES: &[&str] = &["/boot/firmware/cmdline.txt", "/boot/cmdline.tx
 pub async fn run(settings: &Settings) -> Report {
     let mut checks = Vec::new();
     let docker = docker::probe(settings).await;
+    // The same choice as runtime::select.
     let runtime = match (settings.runtime.choice, &docker) {
-        (RuntimeChoice::Docker, _) | (RuntimeChoice::Auto, Ok(_)) => "docker",
+        (RuntimeChoice::Docker, _) => "docker",
+        (RuntimeChoice::Auto, Ok(probe)) if probe.image_present => "docker",
         _ => "process",
     };
     match &docker {

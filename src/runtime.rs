@@ -90,6 +90,16 @@ pub enum RuntimeError {
     Io(#[from] std::io::Error),
 }
 
+impl RuntimeError {
+    /// Retrying will not help until someone acts (builds the image, installs npm...).
+    pub fn needs_action(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::ImageMissing { .. } | RuntimeError::NodeHome(_)
+        )
+    }
+}
+
 /// The two kinds, for status and configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,8 +160,43 @@ pub trait Runtime: Send + Sync {
     fn close(&self) {}
 }
 
-/// The runtime from configuration; `auto` takes Docker when an engine answers.
-/// `instance` labels this redhive's containers; `budget` caps all tenants' memory.
+/// The tenant's Node-RED userDir, `<tenants>/<tenant>/data`: created if needed, closed to
+/// everyone but `owner` (the uid the tenant runs as; None = redhive's own). The directories
+/// above it are 0711, so a tenant can pass through to its own and list nothing.
+pub fn prepare_user_dir(
+    tenants_dir: &std::path::Path,
+    tenant: &str,
+    owner: Option<u32>,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let tenant_dir = tenants_dir.join(tenant);
+    let user_dir = tenant_dir.join("data");
+    std::fs::create_dir_all(&user_dir)?;
+    for (dir, mode) in [
+        (tenants_dir, 0o711),
+        (&tenant_dir, 0o711),
+        (&user_dir, 0o700),
+    ] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    }
+    if owner.is_some() {
+        chown_tree(&user_dir, owner)?;
+    }
+    Ok(user_dir)
+}
+
+fn chown_tree(path: &std::path::Path, uid: Option<u32>) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, uid, uid)?;
+    if path.is_dir() && !path.is_symlink() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid)?;
+        }
+    }
+    Ok(())
+}
+
+/// The runtime from configuration; `auto` takes Docker when an engine answers and has the
+/// tenant image, else processes. `instance` labels this redhive's containers; `budget` caps all tenants' memory.
 pub async fn select(
     settings: &Settings,
     instance: &str,
@@ -162,8 +207,12 @@ pub async fn select(
     Ok(match settings.runtime.choice {
         RuntimeChoice::Docker => Arc::new(docker().await?),
         RuntimeChoice::Process => Arc::new(process()?),
-        RuntimeChoice::Auto => match docker().await {
-            Ok(docker) => Arc::new(docker),
+        RuntimeChoice::Auto => match docker::probe(settings).await {
+            Ok(probe) if probe.image_present => Arc::new(docker().await?),
+            Ok(_) => {
+                tracing::info!(image = %settings.runtime.image, "Docker answers but has no tenant image; tenants run as processes (build the image, or set runtime.kind = \"docker\" to be told how)");
+                Arc::new(process()?)
+            }
             Err(error) => {
                 tracing::info!(%error, "no Docker engine answers; tenants run as processes");
                 Arc::new(process()?)

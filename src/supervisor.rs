@@ -27,6 +27,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Node-RED on a Pi 3 with a cold SD card can need most of a minute.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// A ready tenant is probed this often...
+const LIVENESS_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and one silent this long (a flow blocking Node-RED's event loop) is killed and restarted.
+const HANG_LIMIT: Duration = Duration::from_secs(60);
 /// Time Node-RED gets to stop its flows on stop.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What a waiting CLI is told when the tenant needs longer.
@@ -362,6 +366,8 @@ enum Event {
     Exited(Exit),
     Command(Option<Command>),
     Ready,
+    /// Stopped answering; the last answer came at this instant.
+    Hung(Instant),
 }
 
 impl TenantTask {
@@ -483,10 +489,7 @@ impl TenantTask {
             s.reason = None;
         });
         if let Err(refusal) = supervisor.admit(&self.name, limits.memory_bytes) {
-            tracing::warn!(tenant = %self.name, %refusal, "start refused");
-            self.set(|s| s.reason = Some(refusal.clone()));
-            self.answer(Err(refusal));
-            self.set_desired(false).await;
+            self.give_up(refusal).await;
             return None;
         }
         let spec = match self.spec(limits).await {
@@ -499,12 +502,26 @@ impl TenantTask {
         };
         match supervisor.runtime.launch(&spec).await {
             Ok(instance) => Some(instance),
+            // No point retrying: stop and say what to do.
+            Err(error) if error.needs_action() => {
+                self.give_up(format!("cannot start {}: {error}", self.name))
+                    .await;
+                None
+            }
             Err(error) => {
                 self.failed(format!("cannot start {}: {error}", self.name))
                     .await;
                 None
             }
         }
+    }
+
+    /// The tenant cannot start until someone acts: stopped, with the reason.
+    async fn give_up(&mut self, reason: String) {
+        tracing::warn!(tenant = %self.name, %reason, "not starting");
+        self.set(|s| s.reason = Some(reason.clone()));
+        self.answer(Err(reason));
+        self.set_desired(false).await;
     }
 
     async fn spec(&self, limits: Limits) -> Result<LaunchSpec, TenantError> {
@@ -553,6 +570,7 @@ impl TenantTask {
                 tokio::select! {
                     exit = &mut exit => Event::Exited(exit.unwrap_or(Exit { code: None, signal: None, oom: false })),
                     command = self.commands.recv() => Event::Command(command),
+                    last_answer = hang(instance.port) => Event::Hung(last_answer),
                 }
             } else {
                 tokio::select! {
@@ -597,7 +615,26 @@ impl TenantTask {
                     };
                     self.answer(Ok(text));
                 }
-                Event::Exited(exit) => return self.exited(exit, started, ready).await,
+                Event::Exited(exit) => {
+                    return self.exited(exit, started.elapsed(), ready, None).await
+                }
+                Event::Hung(last_answer) => {
+                    tracing::warn!(tenant = %self.name, "Node-RED stopped answering; killing it");
+                    let runtime = self.supervisor.runtime.clone();
+                    let _ = runtime.stop(&self.name, Duration::ZERO).await;
+                    let exit = Exit {
+                        code: None,
+                        signal: Some(nix::sys::signal::Signal::SIGKILL as i32),
+                        oom: false,
+                    };
+                    let why = format!(
+                        "Node-RED stopped answering for {} s (a flow blocking its event loop?) and was killed",
+                        HANG_LIMIT.as_secs()
+                    );
+                    // A hang soon after the start counts towards a crash loop like an exit.
+                    let ran = last_answer.saturating_duration_since(started);
+                    return self.exited(exit, ran, true, Some(why)).await;
+                }
                 Event::Command(command) => match self.handle(command, true).await {
                     Flow::Keep => {}
                     Flow::Gone => return true,
@@ -607,9 +644,14 @@ impl TenantTask {
         }
     }
 
-    /// The instance ended on its own.
-    async fn exited(&mut self, exit: Exit, started: Instant, was_ready: bool) -> bool {
-        let ran = started.elapsed();
+    /// The instance ended on its own (or hung and was killed: `why`) after running `ran`.
+    async fn exited(
+        &mut self,
+        exit: Exit,
+        ran: Duration,
+        was_ready: bool,
+        why: Option<String>,
+    ) -> bool {
         tracing::warn!(tenant = %self.name, %exit, ran_s = ran.as_secs_f64(), "Node-RED exited");
         if ran < FAST_EXIT {
             self.fast_exits += 1;
@@ -618,7 +660,9 @@ impl TenantTask {
             self.backoff = FIRST_BACKOFF;
         }
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let mut reason = if exit.oom {
+        let exit_reason = if let Some(why) = why {
+            why
+        } else if exit.oom {
             format!(
                 "killed for using more than its memory limit ({})",
                 format_bytes(self.status.borrow().limits.memory_bytes)
@@ -626,6 +670,7 @@ impl TenantTask {
         } else {
             format!("Node-RED {exit}")
         };
+        let mut reason = exit_reason.clone();
         if !was_ready {
             self.answer(Err(format!(
                 "{} {reason} while starting; see `redhive tenant logs {}`",
@@ -646,7 +691,11 @@ impl TenantTask {
             s.state = State::Crashed;
             s.reason = Some(reason);
             s.restarts += 1;
-            s.last_exit = Some(LastExit { exit, at });
+            s.last_exit = Some(LastExit {
+                exit,
+                at,
+                reason: exit_reason,
+            });
             s.url = None;
             s.usage = None;
         });
@@ -711,6 +760,19 @@ impl TenantTask {
             s.url = None;
             s.usage = None;
         });
+    }
+}
+
+/// Resolves when the editor has not answered for HANG_LIMIT; gives its last answer's time.
+async fn hang(port: u16) -> Instant {
+    let mut last_answer = Instant::now();
+    loop {
+        tokio::time::sleep(LIVENESS_INTERVAL).await;
+        if health::answers(port).await {
+            last_answer = Instant::now();
+        } else if last_answer.elapsed() >= HANG_LIMIT {
+            return last_answer;
+        }
     }
 }
 

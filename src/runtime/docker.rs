@@ -20,7 +20,6 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -207,19 +206,6 @@ impl DockerRuntime {
         Ok(())
     }
 
-    fn user_dir(&self, tenant: &str) -> Result<PathBuf, RuntimeError> {
-        let tenant_dir = self.tenants_dir.join(tenant);
-        let user_dir = tenant_dir.join("data");
-        std::fs::create_dir_all(&user_dir)?;
-        std::fs::set_permissions(&self.tenants_dir, std::fs::Permissions::from_mode(0o711))?;
-        std::fs::set_permissions(&tenant_dir, std::fs::Permissions::from_mode(0o711))?;
-        std::fs::set_permissions(&user_dir, std::fs::Permissions::from_mode(0o700))?;
-        if nix::unistd::geteuid().is_root() {
-            std::os::unix::fs::chown(&user_dir, Some(IMAGE_UID), Some(IMAGE_UID))?;
-        }
-        Ok(user_dir)
-    }
-
     fn create_body(
         &self,
         spec: &LaunchSpec,
@@ -318,7 +304,8 @@ impl Runtime for DockerRuntime {
     async fn launch(&self, spec: &LaunchSpec) -> Result<Instance, RuntimeError> {
         self.ensure_image().await?;
         self.remove_containers(&spec.tenant).await?;
-        let user_dir = self.user_dir(&spec.tenant)?;
+        let owner = nix::unistd::geteuid().is_root().then_some(IMAGE_UID);
+        let user_dir = super::prepare_user_dir(&self.tenants_dir, &spec.tenant, owner)?;
         let port = free_port()?;
         let name = self.container_name(&spec.tenant);
         let created = self

@@ -11,7 +11,6 @@ use super::{Exit, Instance, Kind, LaunchSpec, Runtime, RuntimeError, Usage};
 use crate::config::Settings;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -56,9 +55,6 @@ impl ProcessRuntime {
             children: Mutex::default(),
             logs: Mutex::default(),
         };
-        std::fs::create_dir_all(&runtime.tenants_dir)?;
-        // Tenants pass through to their own userDir, nothing more.
-        std::fs::set_permissions(&runtime.tenants_dir, std::fs::Permissions::from_mode(0o711))?;
         Ok(runtime)
     }
 
@@ -69,20 +65,6 @@ impl ProcessRuntime {
     fn log_buffer(&self, tenant: &str) -> LogBuffer {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         logs.entry(tenant.to_string()).or_default().clone()
-    }
-
-    /// The tenant's userDir, owned by its uid and closed to everyone else.
-    fn prepare_user_dir(&self, spec: &LaunchSpec) -> Result<PathBuf, RuntimeError> {
-        let tenant_dir = self.tenants_dir.join(&spec.tenant);
-        let user_dir = tenant_dir.join("data");
-        std::fs::create_dir_all(&user_dir)?;
-        std::fs::set_permissions(&tenant_dir, std::fs::Permissions::from_mode(0o711))?;
-        std::fs::set_permissions(&user_dir, std::fs::Permissions::from_mode(0o700))?;
-        if self.isolated {
-            let owner = Some(spec.uid);
-            chown_tree(&user_dir, owner)?;
-        }
-        Ok(user_dir)
     }
 
     fn take(&self, tenant: &str) -> Option<Child> {
@@ -113,9 +95,17 @@ impl Runtime for ProcessRuntime {
         self.home.ensure(progress).await?;
         // A leftover of an earlier run (redhive killed) goes first: never two of a tenant.
         self.stop(&spec.tenant, Duration::ZERO).await?;
-        let group = TenantGroup::create(&self.cgroup_parent, &spec.tenant, &spec.limits)?;
+        let group = match TenantGroup::create(&self.cgroup_parent, &spec.tenant, &spec.limits) {
+            Ok(group) => group,
+            Err(error) if !self.isolated => {
+                tracing::warn!(tenant = %spec.tenant, %error, "not root: the tenant runs without cgroup limits");
+                self.group(&spec.tenant)
+            }
+            Err(error) => return Err(error),
+        };
         group.kill_all().await;
-        let user_dir = self.prepare_user_dir(spec)?;
+        let owner = self.isolated.then_some(spec.uid);
+        let user_dir = super::prepare_user_dir(&self.tenants_dir, &spec.tenant, owner)?;
         let mount_point = self.jails_dir.join(&spec.tenant);
         std::fs::create_dir_all(&mount_point)?;
         let port = free_port()?;
@@ -124,7 +114,11 @@ impl Runtime for ProcessRuntime {
             node_dir: &self.home.node_dir(),
             node_red_dir: &self.home.node_red_dir(),
             user_dir: &user_dir,
-            cgroup_procs: group.procs_files(),
+            cgroup_procs: if group.exists() {
+                group.procs_files()
+            } else {
+                Vec::new()
+            },
             credentials: self.isolated.then_some((spec.uid, spec.uid)),
         })?;
 
@@ -315,16 +309,6 @@ async fn copy_lines(output: impl AsyncRead + Unpin, logs: LogBuffer) {
     while let Ok(Some(line)) = lines.next_line().await {
         logs.push(line);
     }
-}
-
-fn chown_tree(path: &std::path::Path, uid: Option<u32>) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, uid, uid)?;
-    if path.is_dir() && !path.is_symlink() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid)?;
-        }
-    }
-    Ok(())
 }
 
 /// A loopback port free right now (the kernel's pick).

@@ -41,6 +41,8 @@ pub struct LastExit {
     pub exit: Exit,
     /// RFC 3339.
     pub at: String,
+    /// What happened, for people (kept after the tenant restarts).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,7 +97,7 @@ impl Status {
             lines.push(format!("  restarts: {}", self.restarts));
         }
         if let Some(last) = &self.last_exit {
-            lines.push(format!("  last exit: {} at {}", last.exit, last.at));
+            lines.push(format!("  last exit: {} at {}", last.reason, last.at));
         }
         lines
     }

@@ -401,3 +401,13 @@ def warn_flow() -> list:
     f.http_endpoint("hello", "get", "msg.payload = 'hello'; return msg;")
     f.http_endpoint("warn", "get", WARN_FUNC)
     return f.nodes
+
+
+HANG_FUNC = "node.warn('redhive test: blocking the event loop'); for (;;) {}"
+
+
+def hang_flow(delay: float = 1.0) -> list:
+    """inject once (after `delay` s) → an endless loop: Node-RED stops answering but lives on."""
+    f = _Flow("rhhang", "hang")
+    f.inject_once("hang", HANG_FUNC, delay=delay)
+    return f.nodes

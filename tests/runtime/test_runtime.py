@@ -228,6 +228,7 @@ def test_memory_limit_oom_kills_only_that_tenant(hive, peer):
         log(f"peer during the OOM: {watch.summary()}")
         assert peak[0] == 0 or peak[0] <= 128 * MIB + 4 * MIB, f"cgroup peak {peak[0]} above the 128 MiB limit"
         assert back["restarts"] > restarts0, f"restarts {restarts0} -> {back['restarts']}"
+        assert "memory limit (128 MiB)" in back["last_exit"]["reason"], back["last_exit"]
         assert len(watch.results) >= 5, watch.summary()
         assert not watch.failures, f"the other tenant stopped answering: {watch.summary()}"
         assert nr.get(nr.join(back["url"], "ready")).status == 200, "flows of the restarted tenant are not running"
@@ -559,3 +560,44 @@ def test_admission_refuses_a_start_over_the_memory_budget(make_hive, runtime):
     h.stop("adma")
     h.start("admb")
     assert h.status("admb")["state"] == "running"
+
+
+# ============================================================ 10 a hung Node-RED is restarted
+def test_a_blocked_event_loop_is_killed_and_restarted(make_hive):
+    """A flow that never yields keeps the process alive but the editor silent: the supervisor's
+    liveness probe (every 10 s, 60 s of silence) kills and restarts it. Shared supervisor code,
+    so one runtime is enough; it takes ~80 s."""
+    h = make_hive("process", label="hang")
+    name = "hung"
+    h.add(name)
+    h.start(name)
+    first = h.status(name)
+    red = h.node_red(name)
+    red.deploy(nr.hang_flow(delay=1.0))
+    t0 = time.monotonic()
+    wait_for(lambda: nr.try_get(first["url"], 3)[0] is None, 30, "the editor to stop answering")
+    st = wait_for(
+        lambda: (s := h.status(name))["restarts"] >= 1 and s,
+        150,
+        "the supervisor to kill the hung Node-RED",
+        interval=2,
+    )
+    log(f"hang detected and killed after {time.monotonic() - t0:.0f}s: last_exit {st['last_exit']}")
+    assert "stopped answering" in st["last_exit"]["reason"], st
+    assert st["last_exit"]["signal"] == 9, st
+    assert not pid_alive(first["pid"]), f"the hung process {first['pid']} still runs"
+    # It comes back (and will hang again: the flow is stored) — the editor answers meanwhile.
+    st = h.wait_state(name, {"running", "safe-mode"}, 60)
+    assert st["pid"] != first["pid"], st
+
+
+# ==================================================================== 11 missing tenant image
+def test_a_missing_image_says_how_to_get_it(make_hive, monkeypatch):
+    monkeypatch.setenv("REDHIVE_IMAGE", "redhive/node-red:no-such-tag")
+    h = make_hive("docker", label="noimage")
+    h.add("r1")
+    cp = h.cli("tenant", "start", "r1", timeout=120)
+    log(f"docker without the image: exit {cp.returncode}: {cp.stderr.strip()}")
+    assert cp.returncode != 0, cp.stdout
+    assert "redhive/node-red:no-such-tag" in cp.stderr and "build-local.sh" in cp.stderr, cp.stderr
+    assert containers(instance=h.status("r1")["instance"], tenant="r1") == []
