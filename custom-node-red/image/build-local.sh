@@ -16,7 +16,7 @@
 #                                      glibc/libstdc++ libraries it links against (ldd)
 #   /bin/sh, /usr/bin/env, /usr/bin/id dash + coreutils from the host (npm scripts, shebangs, ops)
 #   /usr/src/node-red/node_modules     node-red@5.0.7 (--omit=dev; it bundles its own npm)
-#   /usr/src/node-red/redhive          settings.js, heap.js, lib/, storage/, auth/ + their pinned
+#   /usr/src/node-red/redhive          settings.js, lib/, storage/, auth/ + their pinned
 #                                      deps (npm ci --omit=dev), image/entrypoint.sh, healthcheck.js
 #   /data                              userDir, owned by node-red (uid 1000); everything else root
 #
@@ -57,7 +57,7 @@ fi
 NPM_PATH="$(dirname "$NODE22"):$PATH"
 
 # ---- fingerprint of every input -----------------------------------------------------------------
-REDHIVE_FILES=(package.json package-lock.json settings.js heap.js lib storage auth image/entrypoint.sh image/healthcheck.js)
+REDHIVE_FILES=(package.json package-lock.json settings.js lib storage auth image/entrypoint.sh image/healthcheck.js)
 fingerprint() {
   {
     echo "node=$NODE_VERSION node-red=$NODE_RED_VERSION base=$BASE_TAG"
@@ -96,7 +96,7 @@ fi
 log "npm ci --omit=dev of the redhive workspace"
 rm -rf "$STAGE/redhive"
 mkdir -p "$STAGE/redhive/image"
-(cd "$SRC" && cp -a package.json package-lock.json settings.js heap.js lib "$STAGE/redhive/")
+(cd "$SRC" && cp -a package.json package-lock.json settings.js lib "$STAGE/redhive/")
 for ws in storage auth; do
   mkdir -p "$STAGE/redhive/$ws"
   (cd "$SRC/$ws" && find . -maxdepth 1 -type f -exec cp -a {} "$STAGE/redhive/$ws/" \;)

@@ -329,10 +329,10 @@ describe('tenant container image', () => {
     assert.equal(info.appWritable, false, 'the runtime user cannot modify settings.js / the plugins');
     assert.equal(info.pid1, '/usr/local/bin/node', 'PID 1 is node itself (exec), so docker stop reaches it');
     // red.js sets process.title, which overwrites /proc/1/cmdline: check the entry point's command
-    // line with a stand-in `node` that prints its arguments (heap.js still runs on the real one).
+    // line with a stand-in `node` that prints its arguments.
     const name = `redhive-imgtest-${RUN_ID}-args`;
     containers.add(name);
-    const fake = '#!/bin/sh\ncase "$1" in */heap.js) exec /usr/local/bin/node "$@";; esac\necho "$@"\n';
+    const fake = '#!/bin/sh\necho "$@"\n';
     const script = `const fs = require('fs');
       fs.mkdirSync('/tmp/f', { recursive: true });
       fs.writeFileSync('/tmp/f/node', ${JSON.stringify(fake)}, { mode: 0o755 });

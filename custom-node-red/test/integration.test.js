@@ -11,7 +11,6 @@ const path = require('node:path');
 const { MongoClient } = require('mongodb');
 const { useRedhive, freePorts, track, tail } = require('../../tests/clients/lib/redhive');
 const { hashPassword } = require('../auth');
-const heap = require('../heap');
 
 const ROOT = path.join(__dirname, '..');
 const APP = 'nrt';
@@ -48,7 +47,7 @@ async function startNodeRed(extraEnv = {}) {
   };
   let child;
   try {
-    child = track(spawn(NODE22, [...heap.nodeArgs(env), RED_JS, '--settings', path.join(ROOT, 'settings.js')], {
+    child = track(spawn(NODE22, [RED_JS, '--settings', path.join(ROOT, 'settings.js')], {
       env, stdio: ['ignore', fd, fd], cwd: userDir,
     }));
   } finally {

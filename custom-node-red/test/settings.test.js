@@ -6,7 +6,6 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { buildSettings, DEFAULT_NODES_EXCLUDES } = require('../lib/build-settings');
-const heap = require('../heap');
 
 const base = { APP_NAME: 'acme', MONGO_URL: 'mongodb://acme:pw@127.0.0.1:1/acme?authSource=acme', NODE_RED_CREDENTIAL_SECRET: 's3cret' };
 const build = (extra) => buildSettings({ ...base, ...extra }, { applyProcessEnv: false });
@@ -107,18 +106,25 @@ describe('settings.js', () => {
     assert.equal(out, 'http://127.0.0.1:4874/');
   });
 
-  it('heap.js: three quarters of the memory limit', () => {
-    assert.equal(heap(1024), 768);
-    assert.equal(heap('512'), 384);
-    assert.equal(heap(1000), 750);
-    assert.equal(heap(50), 64, 'floor of 64 MiB');
-    assert.equal(heap(undefined), null);
-    assert.equal(heap(''), null);
-    assert.equal(heap('abc'), null);
-    assert.equal(heap(-5), null);
-    assert.deepEqual(heap.nodeArgs({ REDHIVE_MEMORY_LIMIT_MB: '2048' }), ['--max-old-space-size=1536']);
-    assert.deepEqual(heap.nodeArgs({}), []);
-    const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'heap.js'), '512']).toString();
-    assert.equal(out, '384\n');
+  it('entrypoint.sh: the heap cap is three quarters of the memory limit', () => {
+    // The real entry point with a stand-in `node` that prints its arguments.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-entry-'));
+    fs.writeFileSync(path.join(dir, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+    const heapFlag = (limit) => {
+      const env = { PATH: `${dir}:${process.env.PATH}`, REDHIVE_NR_HOME: dir };
+      if (limit !== undefined) env.REDHIVE_MEMORY_LIMIT_MB = limit;
+      const out = execFileSync('sh', [path.join(__dirname, '..', 'image', 'entrypoint.sh')], { env }).toString();
+      const m = out.match(/--max-old-space-size=(\d+)/);
+      return m ? Number(m[1]) : null;
+    };
+    try {
+      assert.equal(heapFlag('1024'), 768);
+      assert.equal(heapFlag('512'), 384);
+      assert.equal(heapFlag('1000'), 750);
+      assert.equal(heapFlag('50'), 64, 'floor of 64 MiB');
+      for (const bad of [undefined, '', 'abc', '-5', '0', '1e3']) assert.equal(heapFlag(bad), null, `no cap for ${bad}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -29,7 +29,6 @@ pub const NODE_RED_VERSION: &str = "5.0.7";
 #[include = "package.json"]
 #[include = "package-lock.json"]
 #[include = "settings.js"]
-#[include = "heap.js"]
 #[include = "lib/*.js"]
 #[include = "storage/*"]
 #[include = "auth/*"]
@@ -252,7 +251,6 @@ mod tests {
         let names: Vec<String> = Plugins::iter().map(|n| n.to_string()).collect();
         for wanted in [
             "settings.js",
-            "heap.js",
             "lib/build-settings.js",
             "storage/index.js",
             "auth/index.js",
