@@ -12,13 +12,16 @@ set -e
 NR_HOME="${REDHIVE_NR_HOME:-/usr/src/node-red}"
 # Three quarters of the memory limit (the rest is for V8's young generation, code, native
 # buffers and npm child processes), at least 64 MiB; no cap without a valid positive limit.
-HEAP=
+HEAP= SEMI=
 case "${REDHIVE_MEMORY_LIMIT_MB:-}" in
   "" | *[!0-9]*) ;;
   *)
     if [ "$REDHIVE_MEMORY_LIMIT_MB" -gt 0 ]; then
       HEAP=$((REDHIVE_MEMORY_LIMIT_MB * 3 / 4))
       if [ "$HEAP" -lt 64 ]; then HEAP=64; fi
+      # Small tenants idle most of the time: a 2 MiB young generation (V8's default grows to
+      # 16) saves ~15 MiB per idle Node-RED for a little more GC work under heavy load.
+      if [ "$REDHIVE_MEMORY_LIMIT_MB" -le 512 ]; then SEMI=2; fi
     fi
     ;;
 esac
@@ -27,7 +30,7 @@ esac
 export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${REDHIVE_USER_DIR:-/data}/.cache/node-compile}"
 cd "$NR_HOME"
 # shellcheck disable=SC2086 # NODE_OPTIONS-style word splitting is intended for NODE_ARGS
-exec node ${HEAP:+--max-old-space-size=$HEAP} ${NODE_ARGS:-} \
+exec node ${HEAP:+--max-old-space-size=$HEAP} ${SEMI:+--max-semi-space-size=$SEMI} ${NODE_ARGS:-} \
   "$NR_HOME/node_modules/node-red/red.js" \
   --userDir "${REDHIVE_USER_DIR:-/data}" \
   --settings "$NR_HOME/redhive/settings.js" \

@@ -340,7 +340,7 @@ describe('tenant container image', () => {
         { stdio: 'inherit', env: { ...process.env, PATH: '/tmp/f:' + process.env.PATH } });`;
     const args = await docker(['run', '--rm', '--name', name, '-e', 'REDHIVE_MEMORY_LIMIT_MB=512', '--entrypoint', 'node', image, '-e', script]);
     containers.delete(name);
-    assert.equal(args, '--max-old-space-size=384 /usr/src/node-red/node_modules/node-red/red.js --userDir /data ' +
+    assert.equal(args, '--max-old-space-size=384 --max-semi-space-size=2 /usr/src/node-red/node_modules/node-red/red.js --userDir /data ' +
       '--settings /usr/src/node-red/redhive/settings.js --safe');
   });
 

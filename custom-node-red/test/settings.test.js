@@ -106,7 +106,7 @@ describe('settings.js', () => {
     assert.equal(out, 'http://127.0.0.1:4874/');
   });
 
-  it('entrypoint.sh: the heap cap is three quarters of the memory limit', () => {
+  it('entrypoint.sh: the heap cap is three quarters of the memory limit, small tenants a small young generation', () => {
     // The real entry point with a stand-in `node` that prints its arguments.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-entry-'));
     fs.writeFileSync(path.join(dir, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
@@ -115,13 +115,15 @@ describe('settings.js', () => {
       if (limit !== undefined) env.REDHIVE_MEMORY_LIMIT_MB = limit;
       const out = execFileSync('sh', [path.join(__dirname, '..', 'image', 'entrypoint.sh')], { env }).toString();
       const m = out.match(/--max-old-space-size=(\d+)/);
-      return m ? Number(m[1]) : null;
+      const semi = out.match(/--max-semi-space-size=(\d+)/);
+      return m ? `${m[1]}${semi ? `+semi${semi[1]}` : ''}` : null;
     };
     try {
-      assert.equal(heapFlag('1024'), 768);
-      assert.equal(heapFlag('512'), 384);
-      assert.equal(heapFlag('1000'), 750);
-      assert.equal(heapFlag('50'), 64, 'floor of 64 MiB');
+      assert.equal(heapFlag('1024'), '768');
+      assert.equal(heapFlag('1000'), '750');
+      // small tenants also get a small young generation
+      assert.equal(heapFlag('512'), '384+semi2');
+      assert.equal(heapFlag('50'), '64+semi2', 'floor of 64 MiB');
       for (const bad of [undefined, '', 'abc', '-5', '0', '1e3']) assert.equal(heapFlag(bad), null, `no cap for ${bad}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
