@@ -11,7 +11,7 @@ use super::process::free_port;
 use super::{Exit, Instance, Kind, LaunchSpec, Runtime, RuntimeError, Usage};
 use crate::config::Settings;
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
     RemoveContainerOptions, StopContainerOptions, WaitContainerOptions,
@@ -237,6 +237,12 @@ impl DockerRuntime {
             labels: Some(labels),
             cmd: spec.safe_mode.then(|| vec!["--safe".to_string()]),
             exposed_ports: Some(vec![EDITOR_PORT.to_string()]),
+            // The supervisor probes the editor itself; the image's HEALTHCHECK would start a
+            // second Node.js in every container every 30 s.
+            healthcheck: Some(HealthConfig {
+                test: Some(vec!["NONE".to_string()]),
+                ..Default::default()
+            }),
             host_config: Some(HostConfig {
                 memory: Some(spec.limits.memory_bytes as i64),
                 // Equal to memory: no swap on top of the limit.
