@@ -269,12 +269,10 @@ impl Supervisor {
         Ok(current)
     }
 
+    /// Every tenant's status, sampled at the same time.
     pub async fn statuses(self: &Arc<Self>) -> Result<Vec<Status>, SupervisorError> {
-        let mut all = Vec::new();
-        for name in tenants::list(&self.store).await? {
-            all.push(self.status(&name).await?);
-        }
-        Ok(all)
+        let names = tenants::list(&self.store).await?;
+        futures_util::future::try_join_all(names.iter().map(|name| self.status(name))).await
     }
 
     pub async fn logs(
