@@ -78,6 +78,8 @@ pub enum RuntimeError {
     ImageMissing { image: String },
     #[error("Docker: {0}")]
     Docker(#[from] bollard::errors::Error),
+    #[error("the kernel's memory cgroup is disabled, so tenants' memory cannot be limited: on a Raspberry Pi add `cgroup_enable=memory cgroup_memory=1` to cmdline.txt and reboot (see `redhive doctor`)")]
+    MemoryCgroupDisabled,
     #[error("cgroup {path}: {reason}")]
     Cgroup { path: String, reason: String },
     #[error("cannot launch Node-RED: {0}")]
@@ -95,7 +97,9 @@ impl RuntimeError {
     pub fn needs_action(&self) -> bool {
         matches!(
             self,
-            RuntimeError::ImageMissing { .. } | RuntimeError::NodeHome(_)
+            RuntimeError::ImageMissing { .. }
+                | RuntimeError::NodeHome(_)
+                | RuntimeError::MemoryCgroupDisabled
         )
     }
 }

@@ -61,7 +61,7 @@ fn create(path: &str, memory: u64, limits: Option<&Limits>) -> Result<Cgroup, Ru
             .map_err(|e| error(path, e))?;
     let memory_controller: &cgroups_rs::memory::MemController = cgroup
         .controller_of()
-        .ok_or_else(|| error(path, "the memory controller is not enabled (on a Raspberry Pi add cgroup_enable=memory to cmdline.txt; run `redhive doctor`)"))?;
+        .ok_or(RuntimeError::MemoryCgroupDisabled)?;
     memory_controller
         .set_limit(memory as i64)
         .map_err(|e| error(path, format!("cannot set the memory limit: {e}")))?;
@@ -103,9 +103,16 @@ fn dir(path: &str) -> PathBuf {
 
 /// The group every tenant lives under; its memory limit is the tenants' budget. Without root
 /// (a developer's laptop) there is no such group: tenants run, the budget is only admission.
+/// Without the memory controller (a Raspberry Pi before `cgroup_enable=memory`) redhive runs
+/// and tenants do not start, saying why.
 pub fn ensure_parent(name: &str, budget: u64) -> Result<(), RuntimeError> {
     match create(name, budget, None) {
         Ok(_) => Ok(()),
+        // redhive still serves (its UI and `doctor` say what to fix); tenants refuse to start.
+        Err(RuntimeError::MemoryCgroupDisabled) => {
+            tracing::error!("{}", RuntimeError::MemoryCgroupDisabled);
+            Ok(())
+        }
         Err(error) if !nix::unistd::geteuid().is_root() => {
             tracing::warn!(%error, "not root: no parent cgroup, so the memory budget is not enforced by the kernel");
             Ok(())
