@@ -714,7 +714,11 @@ impl TenantTask {
                 if running && matches!(self.status.borrow().state, State::Running | State::SafeMode)
                 {
                     let url = self.status.borrow().url.clone().unwrap_or_default();
-                    let _ = reply.send(Ok(format!("{}: already running at {url}", self.name)));
+                    let how = match self.safe_mode {
+                        Some(_) => " in safe mode (`redhive tenant restart` leaves it)",
+                        None => "",
+                    };
+                    let _ = reply.send(Ok(format!("{}: already running{how} at {url}", self.name)));
                 } else {
                     self.waiting.push(reply);
                 }
