@@ -250,27 +250,26 @@ def our_containers(instances: set[str]) -> list[str]:
     return ours
 
 
-def shim_pids(container: str) -> list[int]:
-    """containerd-shim* processes serving this container (`-id <container id>`)."""
+def pids_with_flag(program: str, flag: str, value: str) -> list[int]:
+    """Processes of `program` (argv[0] basename prefix) started with `flag value`."""
     found = []
     for pid in all_pids():
         args = cmdline(pid)
-        if not args or not os.path.basename(args[0]).startswith("containerd-shim"):
+        if not args or not os.path.basename(args[0]).startswith(program):
             continue
-        if any(a == "-id" and i + 1 < len(args) and args[i + 1] == container for i, a in enumerate(args)):
+        if any(a == flag and i + 1 < len(args) and args[i + 1] == value for i, a in enumerate(args)):
             found.append(pid)
     return found
 
 
+def shim_pids(container: str) -> list[int]:
+    """containerd-shim* processes serving this container (`-id <container id>`)."""
+    return pids_with_flag("containerd-shim", "-id", container)
+
+
 def proxy_pids(port: int) -> list[int]:
     """docker-proxy processes publishing this host port (the engine's userland proxy)."""
-    found = []
-    for pid in all_pids():
-        args = cmdline(pid)
-        if args and os.path.basename(args[0]) == "docker-proxy":
-            if any(a == "-host-port" and i + 1 < len(args) and args[i + 1] == str(port) for i, a in enumerate(args)):
-                found.append(pid)
-    return found
+    return pids_with_flag("docker-proxy", "-host-port", str(port))
 
 
 def engine_pss() -> dict:

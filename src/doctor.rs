@@ -34,7 +34,7 @@ const CMDLINE_FILES: &[&str] = &["/boot/firmware/cmdline.txt", "/boot/cmdline.tx
 
 pub async fn run(settings: &Settings) -> Report {
     let mut checks = Vec::new();
-    let docker = docker::probe(settings).await;
+    let docker = docker::open(settings).await.map(|engine| engine.probe);
     // The same choice as runtime::select.
     let runtime = match (settings.runtime.choice, &docker) {
         (RuntimeChoice::Docker, _) => "docker",

@@ -44,7 +44,7 @@ pub struct Instance {
 }
 
 /// How a tenant's Node-RED ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Exit {
     pub code: Option<i64>,
     pub signal: Option<i32>,
@@ -189,6 +189,20 @@ pub fn prepare_user_dir(
     Ok(user_dir)
 }
 
+/// Delete everything under `<tenants>/<tenant>` (the userDir and what the runtime put there).
+pub fn remove_tenant_files(tenants_dir: &std::path::Path, tenant: &str) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(tenants_dir.join(tenant)) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// A loopback port free right now (the kernel's pick).
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
 fn chown_tree(path: &std::path::Path, uid: Option<u32>) -> std::io::Result<()> {
     std::os::unix::fs::lchown(path, uid, uid)?;
     if path.is_dir() && !path.is_symlink() {
@@ -206,13 +220,13 @@ pub async fn select(
     instance: &str,
     budget: u64,
 ) -> Result<Arc<dyn Runtime>, RuntimeError> {
-    let docker = || docker::DockerRuntime::connect(settings, instance, budget);
+    let docker = |engine| docker::DockerRuntime::new(engine, settings, instance, budget);
     let process = || process::ProcessRuntime::new(settings, budget);
     Ok(match settings.runtime.choice {
-        RuntimeChoice::Docker => Arc::new(docker().await?),
+        RuntimeChoice::Docker => Arc::new(docker(docker::open(settings).await?).await?),
         RuntimeChoice::Process => Arc::new(process()?),
-        RuntimeChoice::Auto => match docker::probe(settings).await {
-            Ok(probe) if probe.image_present => Arc::new(docker().await?),
+        RuntimeChoice::Auto => match docker::open(settings).await {
+            Ok(engine) if engine.probe.image_present => Arc::new(docker(engine).await?),
             Ok(_) => {
                 tracing::info!(image = %settings.runtime.image, "Docker answers but has no tenant image; tenants run as processes (build the image, or set runtime.kind = \"docker\" to be told how)");
                 Arc::new(process()?)

@@ -108,10 +108,6 @@ impl Supervisor {
         Ok(supervisor)
     }
 
-    pub fn runtime_kind(&self) -> Kind {
-        self.runtime.kind()
-    }
-
     /// The unit of `name`, spawning its task on first use.
     async fn unit(
         self: &Arc<Self>,
@@ -141,7 +137,6 @@ impl Supervisor {
             container: None,
             pid: None,
             cgroup: None,
-            port: None,
         };
         let (status_sender, status) = watch::channel(initial);
         let (commands, receiver) = mpsc::unbounded_channel();
@@ -230,8 +225,7 @@ impl Supervisor {
     pub async fn remove_tenant(self: &Arc<Self>, name: &str) -> Result<(), SupervisorError> {
         runtime_state::get(&self.store, name).await?;
         let (commands, _) = self.unit(name).await?;
-        let (done, stopped) = oneshot::channel();
-        if commands.send(Command::Shutdown(done)).is_ok() {
+        if let Some(stopped) = request_shutdown(&commands) {
             let _ = stopped.await;
         }
         self.units
@@ -290,20 +284,14 @@ impl Supervisor {
 
     /// redhive is stopping: Docker tenants keep running (adopted next time), processes stop.
     pub async fn shutdown(&self) {
-        let units: Vec<(String, mpsc::UnboundedSender<Command>)> = self
+        // All asked first, then awaited: tenants stop side by side.
+        let waits: Vec<oneshot::Receiver<()>> = self
             .units
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain()
-            .map(|(name, unit)| (name, unit.commands))
+            .filter_map(|(_, unit)| request_shutdown(&unit.commands))
             .collect();
-        let mut waits = Vec::new();
-        for (_, commands) in units {
-            let (done, stopped) = oneshot::channel();
-            if commands.send(Command::Shutdown(done)).is_ok() {
-                waits.push(stopped);
-            }
-        }
         for wait in waits {
             let _ = wait.await;
         }
@@ -337,6 +325,15 @@ impl Supervisor {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
     }
+}
+
+/// Ask a unit's task to end; resolves once it has (None: it already ended).
+fn request_shutdown(commands: &mpsc::UnboundedSender<Command>) -> Option<oneshot::Receiver<()>> {
+    let (done, stopped) = oneshot::channel();
+    commands
+        .send(Command::Shutdown(done))
+        .ok()
+        .map(|()| stopped)
 }
 
 /// The life of one tenant.
@@ -391,6 +388,14 @@ impl TenantTask {
         }
     }
 
+    /// A start or restart someone asked for: out of safe mode, crash counting from zero.
+    async fn start_afresh(&mut self) {
+        self.safe_mode = None;
+        self.fast_exits = 0;
+        self.backoff = FIRST_BACKOFF;
+        self.persist(|state| state.safe_mode = None).await;
+    }
+
     async fn set_desired(&mut self, desired: bool) {
         self.desired = desired;
         self.persist(move |state| state.desired_running = desired)
@@ -419,16 +424,12 @@ impl TenantTask {
                 self.set(|s| {
                     s.state = State::Stopped;
                     s.url = None;
-                    s.port = None;
                     s.usage = None;
                 });
                 match self.commands.recv().await {
                     Some(Command::Start(reply)) | Some(Command::Restart(reply)) => {
                         self.waiting.push(reply);
-                        self.safe_mode = None;
-                        self.fast_exits = 0;
-                        self.backoff = FIRST_BACKOFF;
-                        self.persist(|state| state.safe_mode = None).await;
+                        self.start_afresh().await;
                         self.set_desired(true).await;
                     }
                     Some(Command::Stop(reply)) => {
@@ -457,8 +458,7 @@ impl TenantTask {
             let started = Instant::now();
             self.set(|s| {
                 s.state = State::Starting;
-                s.url = Some(format!("http://127.0.0.1:{}/", instance.port));
-                s.port = Some(instance.port);
+                s.url = Some(editor_url(instance.port));
                 s.cgroup = instance.cgroup.clone();
                 match runtime.kind() {
                     Kind::Docker => (s.container, s.pid) = (Some(instance.id.clone()), None),
@@ -568,13 +568,13 @@ impl TenantTask {
         loop {
             let event = if ready {
                 tokio::select! {
-                    exit = &mut exit => Event::Exited(exit.unwrap_or(Exit { code: None, signal: None, oom: false })),
+                    exit = &mut exit => Event::Exited(exit.unwrap_or_default()),
                     command = self.commands.recv() => Event::Command(command),
                     last_answer = hang(instance.port) => Event::Hung(last_answer),
                 }
             } else {
                 tokio::select! {
-                    exit = &mut exit => Event::Exited(exit.unwrap_or(Exit { code: None, signal: None, oom: false })),
+                    exit = &mut exit => Event::Exited(exit.unwrap_or_default()),
                     command = self.commands.recv() => Event::Command(command),
                     _ = wait_ready(instance.port, deadline) => Event::Ready,
                 }
@@ -596,7 +596,7 @@ impl TenantTask {
                         self.failed(reason).await;
                         return true;
                     }
-                    let url = format!("http://127.0.0.1:{}/", instance.port);
+                    let url = editor_url(instance.port);
                     let safe = self.safe_mode.clone();
                     self.set(|s| {
                         s.state = if safe.is_some() {
@@ -623,9 +623,8 @@ impl TenantTask {
                     let runtime = self.supervisor.runtime.clone();
                     let _ = runtime.stop(&self.name, Duration::ZERO).await;
                     let exit = Exit {
-                        code: None,
                         signal: Some(nix::sys::signal::Signal::SIGKILL as i32),
-                        oom: false,
+                        ..Exit::default()
                     };
                     let why = format!(
                         "Node-RED stopped answering for {} s (a flow blocking its event loop?) and was killed",
@@ -736,10 +735,7 @@ impl TenantTask {
             }
             Some(Command::Restart(reply)) => {
                 self.stop_instance().await;
-                self.safe_mode = None;
-                self.fast_exits = 0;
-                self.backoff = FIRST_BACKOFF;
-                self.persist(|state| state.safe_mode = None).await;
+                self.start_afresh().await;
                 self.waiting.push(reply);
                 Flow::Gone
             }
@@ -765,6 +761,10 @@ impl TenantTask {
             s.usage = None;
         });
     }
+}
+
+fn editor_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/")
 }
 
 /// Resolves when the editor has not answered for HANG_LIMIT; gives its last answer's time.

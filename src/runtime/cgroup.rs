@@ -27,12 +27,16 @@ pub enum Version {
     V2,
 }
 
+/// Asked once: the layout is fixed at boot, and usage is read often.
 pub fn version() -> Version {
-    if hierarchies::is_cgroup2_unified_mode() {
-        Version::V2
-    } else {
-        Version::V1
-    }
+    static VERSION: std::sync::OnceLock<Version> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        if hierarchies::is_cgroup2_unified_mode() {
+            Version::V2
+        } else {
+            Version::V1
+        }
+    })
 }
 
 fn error(path: &str, reason: impl ToString) -> RuntimeError {
@@ -195,17 +199,14 @@ impl TenantGroup {
 
     /// How many times the kernel's OOM killer fired in this group.
     pub fn oom_kills(&self) -> u64 {
-        match version() {
-            Version::V1 => keyed(
-                &std::fs::read_to_string(dir(&self.path).join("memory.oom_control"))
-                    .unwrap_or_default(),
-                "oom_kill",
-            ),
-            Version::V2 => keyed(
-                &std::fs::read_to_string(dir(&self.path).join("memory.events")).unwrap_or_default(),
-                "oom_kill",
-            ),
-        }
+        let file = match version() {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        keyed(
+            &std::fs::read_to_string(dir(&self.path).join(file)).unwrap_or_default(),
+            "oom_kill",
+        )
     }
 
     /// SIGKILL everything in the group, including processes that left the process group.

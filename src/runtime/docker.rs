@@ -7,8 +7,9 @@
 
 use super::cgroup::{self, TenantGroup};
 use super::logs::LogStream;
-use super::process::free_port;
-use super::{Exit, Instance, Kind, LaunchSpec, Runtime, RuntimeError, Usage};
+use super::{
+    free_port, remove_tenant_files, Exit, Instance, Kind, LaunchSpec, Runtime, RuntimeError, Usage,
+};
 use crate::config::Settings;
 use async_trait::async_trait;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
@@ -62,20 +63,30 @@ pub struct Probe {
     pub image_present: bool,
 }
 
-/// Ask the configured engine for its version and whether the tenant image is there.
-pub async fn probe(settings: &Settings) -> Result<Probe, RuntimeError> {
+/// A connection to the configured engine and what it said about itself.
+pub struct Engine {
+    client: Docker,
+    pub probe: Probe,
+}
+
+/// Connect to the configured engine; ask its version, cgroup driver and whether the tenant
+/// image is there.
+pub async fn open(settings: &Settings) -> Result<Engine, RuntimeError> {
     let host = host_of(settings);
-    let docker = engine(&host).await?;
-    let info = docker.info().await?;
-    let image_present = docker.inspect_image(&settings.runtime.image).await.is_ok();
-    Ok(Probe {
-        host,
-        version: info.server_version.unwrap_or_default(),
-        cgroup_driver: info
-            .cgroup_driver
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
-        image_present,
+    let client = engine(&host).await?;
+    let info = client.info().await?;
+    let image_present = client.inspect_image(&settings.runtime.image).await.is_ok();
+    Ok(Engine {
+        client,
+        probe: Probe {
+            host,
+            version: info.server_version.unwrap_or_default(),
+            cgroup_driver: info
+                .cgroup_driver
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            image_present,
+        },
     })
 }
 
@@ -94,18 +105,19 @@ async fn engine(host: &str) -> Result<Docker, RuntimeError> {
 }
 
 impl DockerRuntime {
-    /// Connect and check the engine answers. `instance` tells this redhive's containers
-    /// apart from any other redhive's on the same engine.
-    pub async fn connect(
+    /// The runtime on an opened engine. `instance` tells this redhive's containers apart
+    /// from any other redhive's on the same engine.
+    pub async fn new(
+        engine: Engine,
         settings: &Settings,
         instance: &str,
         budget: u64,
     ) -> Result<DockerRuntime, RuntimeError> {
-        let host = host_of(settings);
-        let docker = engine(&host).await?;
-        let info = docker.info().await?;
-        let systemd_driver =
-            info.cgroup_driver.map(|d| d.to_string()).as_deref() == Some("systemd");
+        let Engine {
+            client: docker,
+            probe,
+        } = engine;
+        let systemd_driver = probe.cgroup_driver == "systemd";
         let parent = &settings.runtime.cgroup_parent;
         let cgroup_parent = if systemd_driver {
             format!("{parent}.slice")
@@ -122,7 +134,7 @@ impl DockerRuntime {
             .and_then(|ipam| ipam.config)
             .and_then(|configs| configs.into_iter().find_map(|c| c.gateway))
             .and_then(|g| g.parse().ok());
-        tracing::info!(%host, version = ?info.server_version, systemd_driver, ?gateway, "Docker engine answers");
+        tracing::info!(host = %probe.host, version = %probe.version, systemd_driver, ?gateway, "Docker engine answers");
         Ok(DockerRuntime {
             docker,
             image: settings.runtime.image.clone(),
@@ -287,11 +299,6 @@ impl DockerRuntime {
             _ => None,
         })
     }
-
-    /// Where a container reaches the shim listening on `local`: the bridge's gateway.
-    pub fn gateway(&self) -> Option<IpAddr> {
-        self.gateway
-    }
 }
 
 #[async_trait]
@@ -398,11 +405,7 @@ impl Runtime for DockerRuntime {
 
     async fn remove(&self, tenant: &str) -> Result<(), RuntimeError> {
         self.stop(tenant, Duration::ZERO).await?;
-        let tenant_dir = self.tenants_dir.join(tenant);
-        if tenant_dir.exists() {
-            std::fs::remove_dir_all(tenant_dir)?;
-        }
-        Ok(())
+        Ok(remove_tenant_files(&self.tenants_dir, tenant)?)
     }
 
     async fn usage(&self, tenant: &str) -> Result<Usage, RuntimeError> {

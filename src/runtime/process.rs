@@ -7,7 +7,9 @@ mod jail;
 use super::cgroup::{self, TenantGroup};
 use super::logs::{LogBuffer, LogStream};
 use super::node_home::NodeHome;
-use super::{Exit, Instance, Kind, LaunchSpec, Runtime, RuntimeError, Usage};
+use super::{
+    free_port, remove_tenant_files, Exit, Instance, Kind, LaunchSpec, Runtime, RuntimeError, Usage,
+};
 use crate::config::Settings;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -46,7 +48,7 @@ impl ProcessRuntime {
             tracing::warn!("redhive is not root: process tenants run as this user, without a jail");
         }
         cgroup::ensure_parent(&settings.runtime.cgroup_parent, budget)?;
-        let runtime = ProcessRuntime {
+        Ok(ProcessRuntime {
             home: NodeHome::new(settings.runtime.node_home.clone()),
             cgroup_parent: settings.runtime.cgroup_parent.clone(),
             tenants_dir: settings.tenants_dir(),
@@ -54,8 +56,7 @@ impl ProcessRuntime {
             isolated,
             children: Mutex::default(),
             logs: Mutex::default(),
-        };
-        Ok(runtime)
+        })
     }
 
     fn group(&self, tenant: &str) -> TenantGroup {
@@ -190,19 +191,11 @@ impl Runtime for ProcessRuntime {
         let (exit_sender, exit) = watch::channel(None);
         let reaped_group = group.clone();
         tokio::spawn(async move {
-            let status = child.wait().await;
-            let oom = reaped_group.oom_kills() > oom_before;
-            let exit = match status {
-                Ok(status) => Exit {
-                    code: status.code().map(i64::from),
-                    signal: status.signal(),
-                    oom,
-                },
-                Err(_) => Exit {
-                    code: None,
-                    signal: None,
-                    oom,
-                },
+            let status = child.wait().await.ok();
+            let exit = Exit {
+                code: status.and_then(|s| s.code()).map(i64::from),
+                signal: status.and_then(|s| s.signal()),
+                oom: reaped_group.oom_kills() > oom_before,
             };
             let _ = exit_sender.send(Some(exit));
         });
@@ -275,11 +268,7 @@ impl Runtime for ProcessRuntime {
             .unwrap_or_else(|e| e.into_inner())
             .remove(tenant);
         let _ = std::fs::remove_dir(self.jails_dir.join(tenant));
-        let tenant_dir = self.tenants_dir.join(tenant);
-        if tenant_dir.exists() {
-            std::fs::remove_dir_all(tenant_dir)?;
-        }
-        Ok(())
+        Ok(remove_tenant_files(&self.tenants_dir, tenant)?)
     }
 
     async fn usage(&self, tenant: &str) -> Result<Usage, RuntimeError> {
@@ -309,10 +298,4 @@ async fn copy_lines(output: impl AsyncRead + Unpin, logs: LogBuffer) {
     while let Ok(Some(line)) = lines.next_line().await {
         logs.push(line);
     }
-}
-
-/// A loopback port free right now (the kernel's pick).
-pub fn free_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
 }

@@ -46,7 +46,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_port_does_not_answer() {
-        let port = crate::runtime::process::free_port().unwrap();
+        let port = crate::runtime::free_port().unwrap();
         assert!(!answers(port).await);
     }
 

@@ -68,8 +68,6 @@ pub struct Status {
     pub container: Option<String>,
     pub pid: Option<i64>,
     pub cgroup: Option<String>,
-    #[serde(skip)]
-    pub port: Option<u16>,
 }
 
 impl Status {

@@ -70,15 +70,16 @@ pub async fn uid(store: &Store, name: &str, base: u32) -> Result<u32, TenantErro
     let key = name.to_string();
     store
         .run(move |txn| {
-            let all = txn.scan(TENANTS)?;
-            let Some(mut record) = all.get(&key).cloned() else {
+            let Some(mut record) = txn.get(TENANTS, &key)? else {
                 return Ok(Err(TenantError::NotFound(key)));
             };
             let mut state = decode(&record, &key);
             if let Some(uid) = state.uid {
                 return Ok(Ok(uid));
             }
-            let highest = all
+            // First start: the next uid above every tenant's.
+            let highest = txn
+                .scan(TENANTS)?
                 .iter()
                 .filter_map(|(name, record)| decode(record, name).uid)
                 .max()
