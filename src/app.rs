@@ -1,18 +1,22 @@
 //! What each subcommand does, wired from the modules.
 
+use crate::api::ApiState;
 use crate::config::{Settings, MONGO_PORT_FALLBACKS};
 use crate::control::{self, Context, Output, Request};
 use crate::platform;
+use crate::proxy::Proxy;
 use crate::store::{Store, StoreError, StoreThread};
 use crate::supervisor::{Policy, Supervisor};
-use crate::{http, mongo, runtime};
+use crate::{appliance, http, mdns, mongo, runtime};
 use anyhow::{Context as _, Result};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight requests get to finish after SIGTERM.
@@ -39,8 +43,6 @@ pub async fn serve(settings: Settings) -> Result<()> {
         server.clone(),
         shutdown.clone(),
     ))];
-    let http_task = tokio::spawn(http::serve(http_listener, shutdown.clone()));
-
     let instance = platform::instance_id(&store).await?;
     let budget = runtime::memory_budget(&settings);
     let runtime = runtime::select(&settings, &instance, budget).await?;
@@ -69,11 +71,38 @@ pub async fn serve(settings: Settings) -> Result<()> {
         supervisor: Some(supervisor.clone()),
     };
     tokio::spawn(control::serve(control_listener, context, shutdown.clone()));
+
+    let appliance =
+        watch::Sender::new(appliance::settings(&store, settings.runtime.tenant_defaults).await?);
+    let proxy = Proxy::new(supervisor.clone(), appliance.subscribe());
+    tokio::spawn(proxy.clone().stop_idle_tenants(shutdown.clone()));
+    let mdns_task = settings.front.mdns_enabled(http_addr).then(|| {
+        tokio::spawn(mdns::advertise(
+            supervisor.clone(),
+            appliance.subscribe(),
+            http_addr,
+            shutdown.clone(),
+        ))
+    });
+    let state = ApiState {
+        store: store.clone(),
+        supervisor: supervisor.clone(),
+        config: Arc::new(settings.clone()),
+        appliance,
+        http: http_addr,
+        limiter: Arc::default(),
+    };
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        http::router(state, proxy),
+        shutdown.clone(),
+    ));
     tracing::info!(
         http = %http_addr,
         mongo = %mongo_addr,
         tenant_shim = %tenant_shim,
         runtime = runtime.kind().as_str(),
+        mdns = settings.front.mdns_enabled(http_addr),
         memory_budget_mib = budget >> 20,
         auth = settings.mongo.auth,
         data_dir = %settings.data_dir.display(),
@@ -91,6 +120,9 @@ pub async fn serve(settings: Settings) -> Result<()> {
             let _ = task.await;
         }
         let _ = http_task.await;
+        if let Some(task) = mdns_task {
+            let _ = task.await;
+        }
     })
     .await;
     if drained.is_err() {

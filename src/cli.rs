@@ -40,6 +40,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forget the admin accounts and sessions so the setup wizard runs again (tenants, their
+    /// flows and the appliance settings are kept).
+    FactoryReset,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,32 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub mongo: MongoSettings,
     pub runtime: RuntimeSettings,
+    pub front: FrontSettings,
+}
+
+/// The HTTP front beyond its address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontSettings {
+    /// Advertise `<name>.local` and the tenants' names on the LAN.
+    pub mdns: MdnsChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MdnsChoice {
+    /// On when the HTTP listener is reachable from the LAN (not bound to loopback).
+    Auto,
+    On,
+    Off,
+}
+
+impl FrontSettings {
+    pub fn mdns_enabled(&self, http: SocketAddr) -> bool {
+        match self.mdns {
+            MdnsChoice::Auto => !http.ip().is_loopback(),
+            MdnsChoice::On => true,
+            MdnsChoice::Off => false,
+        }
+    }
 }
 
 /// Which runtime runs tenants' Node-RED.
@@ -99,6 +125,14 @@ struct FileSettings {
     mongo: FileMongo,
     #[serde(default)]
     runtime: FileRuntime,
+    #[serde(default)]
+    front: FileFront,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFront {
+    mdns: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,8 +236,31 @@ impl Settings {
         };
 
         let runtime = runtime_settings(&data_dir, file.runtime, &env, &file_origin)?;
+        let mdns = match env("REDHIVE_MDNS")
+            .map(|value| (value, "REDHIVE_MDNS".to_string()))
+            .or_else(|| {
+                file.front
+                    .mdns
+                    .map(|value| (value, file_origin("front.mdns")))
+            }) {
+            None => MdnsChoice::Auto,
+            Some((value, origin)) => match value.as_str() {
+                "auto" => MdnsChoice::Auto,
+                "on" | "true" => MdnsChoice::On,
+                "off" | "false" => MdnsChoice::Off,
+                _ => {
+                    return Err(invalid(
+                        &origin,
+                        &value,
+                        "mDNS setting",
+                        "use auto, on or off".into(),
+                    ))
+                }
+            },
+        };
         Ok(Settings {
             runtime,
+            front: FrontSettings { mdns },
             data_dir,
             listen: parse_addr(listen.as_ref(), DEFAULT_LISTEN)?,
             mongo: MongoSettings {

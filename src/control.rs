@@ -5,6 +5,7 @@
 //! Protocol: one JSON request line; the answer is any number of `{"line": ...}` lines to print
 //! as they come (followed logs), then one `{"result": ...}` line.
 
+use crate::appliance;
 use crate::runtime::logs::LogStream;
 use crate::store::Store;
 use crate::supervisor::{Supervisor, SupervisorError};
@@ -60,12 +61,16 @@ pub enum Request {
         cpus: Option<f64>,
         pids: Option<u32>,
     },
+    FactoryReset,
 }
 
 impl Request {
     /// Needs the running server's supervisor (runtimes live there).
     pub fn needs_server(&self) -> bool {
-        !matches!(self, Request::TenantAdd { .. } | Request::TenantEnv { .. })
+        !matches!(
+            self,
+            Request::TenantAdd { .. } | Request::TenantEnv { .. } | Request::FactoryReset
+        )
     }
 
     fn op(&self) -> &'static str {
@@ -79,6 +84,7 @@ impl Request {
             Request::TenantStatus { .. } => "tenant_status",
             Request::TenantLogs { .. } => "tenant_logs",
             Request::TenantLimits { .. } => "tenant_limits",
+            Request::FactoryReset => "factory_reset",
         }
     }
 }
@@ -114,6 +120,8 @@ pub enum ControlError {
     Tenant(#[from] tenants::TenantError),
     #[error(transparent)]
     Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// What a request is carried out against.
@@ -169,6 +177,12 @@ pub async fn execute(context: &Context, request: Request) -> Result<Output, Cont
             .into_iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect(),
+        Request::FactoryReset => {
+            let admins = appliance::factory_reset(store).await?;
+            vec![format!(
+                "removed {admins} admin account(s) and every session: the setup wizard runs at the next visit"
+            )]
+        }
         _ => unreachable!("runtime requests are supervised"),
     };
     Ok(Output::Lines(lines))
@@ -226,7 +240,7 @@ async fn supervise(supervisor: &Arc<Supervisor>, request: Request) -> Result<Out
                 .await?;
             one(format!("{name}: {limits}"))
         }
-        Request::TenantAdd { .. } | Request::TenantEnv { .. } => {
+        Request::TenantAdd { .. } | Request::TenantEnv { .. } | Request::FactoryReset => {
             unreachable!("store requests are not supervised")
         }
     }

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
                 cpus,
                 pids,
             },
+            Command::FactoryReset => Request::FactoryReset,
             Command::Doctor { json } => {
                 for line in redhive::doctor::report(&settings, json).await {
                     println!("{line}");

@@ -158,3 +158,26 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PlatformError> 
     file.sync_all().map_err(error)?;
     std::fs::rename(&tmp, path).map_err(error)
 }
+
+/// Interfaces that are not the LAN: container bridges and their ends.
+const INNER_INTERFACES: &[&str] = &["docker", "br-", "veth", "virbr", "cni", "flannel"];
+
+/// This machine's IPv4 addresses on its networks (not loopback, not container bridges), for
+/// people and mDNS.
+pub fn lan_addresses() -> Vec<std::net::Ipv4Addr> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut addresses: Vec<std::net::Ipv4Addr> = interfaces
+        .filter(|interface| {
+            !INNER_INTERFACES
+                .iter()
+                .any(|prefix| interface.interface_name.starts_with(prefix))
+        })
+        .filter_map(|interface| interface.address?.as_sockaddr_in().map(|a| a.ip()))
+        .filter(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}

@@ -82,6 +82,8 @@ pub struct Supervisor {
     units: Mutex<HashMap<String, Unit>>,
     /// Memory limits of tenants holding a place in the budget.
     committed: Mutex<HashMap<String, u64>>,
+    /// Bumped when the set of supervised tenants changes (mDNS follows it).
+    roster: watch::Sender<u64>,
 }
 
 impl Supervisor {
@@ -101,6 +103,7 @@ impl Supervisor {
             instance,
             units: Mutex::default(),
             committed: Mutex::default(),
+            roster: watch::Sender::new(0),
         });
         for name in tenants::list(&supervisor.store).await? {
             supervisor.unit(&name).await?;
@@ -130,6 +133,7 @@ impl Supervisor {
             runtime: self.runtime.kind(),
             instance: self.instance.clone(),
             url: None,
+            port: None,
             limits,
             usage: None,
             restarts: 0,
@@ -151,6 +155,7 @@ impl Supervisor {
                 status: status.clone(),
             },
         );
+        self.roster.send_modify(|version| *version += 1);
         let task = TenantTask {
             supervisor: self.clone(),
             name: name.to_string(),
@@ -233,12 +238,44 @@ impl Supervisor {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
         self.release(name);
+        self.roster.send_modify(|version| *version += 1);
         self.runtime
             .remove(name)
             .await
             .map_err(|e| SupervisorError::Failed(e.to_string()))?;
         tenants::remove(&self.store, name).await?;
         Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The supervised tenants' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Changes whenever a tenant is added to or removed from supervision.
+    pub fn roster(&self) -> watch::Receiver<u64> {
+        self.roster.subscribe()
+    }
+
+    /// The live status of a supervised tenant, as it changes (the proxy routes by it).
+    pub fn watch(&self, name: &str) -> Option<watch::Receiver<Status>> {
+        self.units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map(|unit| unit.status.clone())
     }
 
     /// Status with a fresh usage sample (CPU over a short window).
@@ -424,6 +461,7 @@ impl TenantTask {
                 self.set(|s| {
                     s.state = State::Stopped;
                     s.url = None;
+                    s.port = None;
                     s.usage = None;
                 });
                 match self.commands.recv().await {
@@ -459,6 +497,7 @@ impl TenantTask {
             self.set(|s| {
                 s.state = State::Starting;
                 s.url = Some(editor_url(instance.port));
+                s.port = Some(instance.port);
                 s.cgroup = instance.cgroup.clone();
                 match runtime.kind() {
                     Kind::Docker => (s.container, s.pid) = (Some(instance.id.clone()), None),
@@ -696,6 +735,7 @@ impl TenantTask {
                 reason: exit_reason,
             });
             s.url = None;
+            s.port = None;
             s.usage = None;
         });
         if self.safe_mode.is_some() && self.fast_exits == 0 {
@@ -758,6 +798,7 @@ impl TenantTask {
         self.set(|s| {
             s.state = State::Stopped;
             s.url = None;
+            s.port = None;
             s.usage = None;
         });
     }

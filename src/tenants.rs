@@ -179,15 +179,24 @@ pub async fn runtime_env(
         name: name.to_string(),
         password: field("mongo_password")?,
     };
-    Ok(vec![
+    let theme = runtime_state::decode(&record, name)
+        .theme
+        .unwrap_or_default();
+    let mut env = vec![
         ("APP_NAME".into(), name.to_string()),
         ("MONGO_URL".into(), database.connection_string(shim)),
         (
             "NODE_RED_CREDENTIAL_SECRET".into(),
             field("credential_secret")?,
         ),
-        ("REDHIVE_TITLE".into(), name.to_string()),
-    ])
+        (
+            "REDHIVE_TITLE".into(),
+            theme.title.unwrap_or_else(|| name.to_string()),
+        ),
+    ];
+    env.extend(theme.logo.map(|logo| ("REDHIVE_LOGO".into(), logo)));
+    env.extend(theme.css.map(|css| ("REDHIVE_CSS".into(), css)));
+    Ok(env)
 }
 
 /// Every tenant's name, sorted.

@@ -12,6 +12,7 @@ const path = require('node:path');
 const DEFAULT_NODES_EXCLUDES = ['90-exec.js', '10-file.js', '23-watch.js', '28-tail.js'];
 const DEFAULT_PORT = 1880;
 const DEFAULT_UI_HOST = '0.0.0.0';
+const DEFAULT_API_MAX_LENGTH = '20mb';
 
 function list(value) {
   return String(value || '')
@@ -123,6 +124,9 @@ function buildSettings(env = process.env, opts = {}) {
   const settings = {
     uiPort: port,
     uiHost: env.REDHIVE_UI_HOST || DEFAULT_UI_HOST,
+    // Both the admin API and `http in` nodes read this; Node-RED's 5mb refuses big flow
+    // imports and uploads that redhive's proxy passes through.
+    apiMaxLength: env.REDHIVE_API_MAX_LENGTH || DEFAULT_API_MAX_LENGTH,
     credentialSecret: env.NODE_RED_CREDENTIAL_SECRET,
 
     storageModule: storage,

@@ -61,6 +61,9 @@ pub struct Status {
     pub runtime: Kind,
     pub instance: String,
     pub url: Option<String>,
+    /// The editor's loopback port while an instance runs (what the proxy dials).
+    #[serde(skip)]
+    pub port: Option<u16>,
     pub limits: Limits,
     pub usage: Option<UsageView>,
     pub restarts: u32,

@@ -5,7 +5,7 @@
 //! stored or looked up, and passwords are bcrypt hashes (cost 12) in field `password`.
 
 use super::TenantError;
-use crate::store::{IndexMeta, StoreError, Txn, WriteConflict};
+use crate::store::{CollectionMeta, IndexMeta, StoreError, Txn, WriteConflict};
 use bson::{doc, Document};
 
 /// bcrypt cost: about a quarter second on a Raspberry Pi 4, slow enough for offline attacks.
@@ -49,13 +49,7 @@ impl EditorUser {
     /// the async threads).
     pub fn to_record(&self, tenant: &str) -> Result<Document, TenantError> {
         let username = normalize_username(&self.username)?;
-        if self.password.chars().count() < MIN_PASSWORD_LEN {
-            return Err(TenantError::InvalidUser(format!(
-                "the password must have at least {MIN_PASSWORD_LEN} characters"
-            )));
-        }
-        let hash = bcrypt::hash(&self.password, BCRYPT_COST)
-            .map_err(|e| TenantError::Credentials(e.to_string()))?;
+        let hash = hash_password(&self.password)?;
         Ok(doc! {
             "appname": tenant,
             "username": username,
@@ -100,6 +94,103 @@ pub fn insert(
     let mut record = record;
     record.insert("_id", bson::oid::ObjectId::new());
     txn.insert_document(&meta, record)
+}
+
+/// A stored editor user, without its hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserView {
+    pub username: String,
+    pub permissions: String,
+}
+
+/// A change to an existing editor user (hash the password off the async threads first).
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub password_hash: Option<String>,
+    pub permissions: Option<Permissions>,
+}
+
+/// The tenant's editor users, sorted by name.
+pub fn list(txn: &Txn<'_>, tenant: &str) -> Result<Vec<UserView>, StoreError> {
+    let mut users: Vec<UserView> = records(txn, tenant)?
+        .iter()
+        .map(|record| UserView {
+            username: record.get_str("username").unwrap_or_default().to_string(),
+            permissions: record.get_str("permissions").unwrap_or("read").to_string(),
+        })
+        .collect();
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(users)
+}
+
+/// Apply `change` to user `username`; None when there is no such user.
+pub fn update(
+    txn: &mut Txn<'_>,
+    tenant: &str,
+    username: &str,
+    change: UserChange,
+) -> Result<Option<UserView>, StoreError> {
+    let Some((meta, old)) = find(txn, tenant, username)? else {
+        return Ok(None);
+    };
+    let mut new = old.clone();
+    if let Some(hash) = change.password_hash {
+        new.insert("password", hash);
+    }
+    if let Some(permissions) = change.permissions {
+        new.insert("permissions", permissions.as_str());
+    }
+    let view = UserView {
+        username: username.to_string(),
+        permissions: new.get_str("permissions").unwrap_or("read").to_string(),
+    };
+    // Same username, same index key: no conflict is possible.
+    let _ = txn.replace_document(&meta, &old, new)?;
+    Ok(Some(view))
+}
+
+/// Remove user `username`; false when there is no such user.
+pub fn remove(txn: &mut Txn<'_>, tenant: &str, username: &str) -> Result<bool, StoreError> {
+    let Some((meta, record)) = find(txn, tenant, username)? else {
+        return Ok(false);
+    };
+    txn.remove_document(&meta, &record);
+    Ok(true)
+}
+
+fn records(txn: &Txn<'_>, tenant: &str) -> Result<Vec<Document>, StoreError> {
+    let Some(meta) = txn.collection_meta(tenant, USERS)? else {
+        return Ok(Vec::new());
+    };
+    Ok(txn
+        .documents(&meta)?
+        .into_iter()
+        .filter(|record| record.get_str("appname") == Ok(tenant))
+        .collect())
+}
+
+fn find(
+    txn: &Txn<'_>,
+    tenant: &str,
+    username: &str,
+) -> Result<Option<(CollectionMeta, Document)>, StoreError> {
+    let Some(meta) = txn.collection_meta(tenant, USERS)? else {
+        return Ok(None);
+    };
+    let record = txn.documents(&meta)?.into_iter().find(|record| {
+        record.get_str("appname") == Ok(tenant) && record.get_str("username") == Ok(username)
+    });
+    Ok(record.map(|record| (meta, record)))
+}
+
+/// A bcrypt hash of a new password, after the length rule (slow: off the async threads).
+pub fn hash_password(password: &str) -> Result<String, TenantError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(TenantError::InvalidUser(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    bcrypt::hash(password, BCRYPT_COST).map_err(|e| TenantError::Credentials(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! What the supervisor remembers about a tenant across redhive restarts, kept in the
-//! tenant's `sys_tenants` record under `runtime`.
+//! How a tenant runs, remembered across redhive restarts in the tenant's `sys_tenants` record
+//! under `runtime`: what the supervisor needs, and what the front sets (on-demand, theme).
 
 use super::{TenantError, TENANTS};
+use crate::appliance::Theme;
 use crate::runtime::limits::Limits;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,15 @@ pub struct RuntimeState {
     /// Why it runs in safe mode, until a restart clears it.
     #[serde(default)]
     pub safe_mode: Option<String>,
+    /// Stopped after idle minutes, started again by the first request.
+    #[serde(default)]
+    pub on_demand: bool,
+    /// None: the appliance's default.
+    #[serde(default)]
+    pub idle_minutes: Option<u32>,
+    /// None: the tenant's name as title, Node-RED's look.
+    #[serde(default)]
+    pub theme: Option<Theme>,
 }
 
 const FIELD: &str = "runtime";
@@ -33,7 +43,7 @@ pub async fn get(store: &Store, name: &str) -> Result<RuntimeState, TenantError>
     Ok(decode(&record, name))
 }
 
-fn decode(record: &bson::Document, name: &str) -> RuntimeState {
+pub(super) fn decode(record: &bson::Document, name: &str) -> RuntimeState {
     match record.get_document(FIELD) {
         Ok(state) => bson::from_document(state.clone()).unwrap_or_else(|error| {
             tracing::warn!(tenant = name, %error, "unreadable runtime state; using defaults");
