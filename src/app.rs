@@ -4,7 +4,7 @@ use crate::api::ApiState;
 use crate::config::{Settings, MONGO_PORT_FALLBACKS};
 use crate::control::{self, Context, Output, Request};
 use crate::platform;
-use crate::proxy::Proxy;
+use crate::proxy::{self, Proxy};
 use crate::store::{Store, StoreError, StoreThread};
 use crate::supervisor::{Policy, Supervisor};
 use crate::{appliance, http, mdns, mongo, runtime};
@@ -76,6 +76,15 @@ pub async fn serve(settings: Settings) -> Result<()> {
         watch::Sender::new(appliance::settings(&store, settings.runtime.tenant_defaults).await?);
     let proxy = Proxy::new(supervisor.clone(), appliance.subscribe());
     tokio::spawn(proxy.clone().stop_idle_tenants(shutdown.clone()));
+    if let Some(base) = settings.front.tenant_ports {
+        tokio::spawn(proxy::ports::serve(
+            proxy.clone(),
+            http_addr,
+            base,
+            settings.runtime.uid_base,
+            shutdown.clone(),
+        ));
+    }
     let mdns_task = settings.front.mdns_enabled(http_addr).then(|| {
         tokio::spawn(mdns::advertise(
             supervisor.clone(),

@@ -29,7 +29,14 @@ pub struct Settings {
 pub struct FrontSettings {
     /// Advertise `<name>.local` and the tenants' names on the LAN.
     pub mdns: MdnsChoice,
+    /// Tenant N (in creation order) also answers on port `base + N` of the HTTP address, for
+    /// clients that resolve no `.local` names (Android browsers). None = off.
+    pub tenant_ports: Option<u16>,
 }
+
+/// Tenant ports start above this when the front listens on the LAN (and off on loopback,
+/// where `<tenant>.localhost` always resolves).
+pub const DEFAULT_TENANT_PORT_BASE: u16 = 8100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MdnsChoice {
@@ -40,6 +47,12 @@ pub enum MdnsChoice {
 }
 
 impl FrontSettings {
+    /// The port of tenant number `number` (1, 2, ...), when tenant ports are on.
+    pub fn tenant_port(&self, number: u32) -> Option<u16> {
+        let port = u32::from(self.tenant_ports?) + number;
+        u16::try_from(port).ok()
+    }
+
     pub fn mdns_enabled(&self, http: SocketAddr) -> bool {
         match self.mdns {
             MdnsChoice::Auto => !http.ip().is_loopback(),
@@ -133,6 +146,8 @@ struct FileSettings {
 #[serde(deny_unknown_fields)]
 struct FileFront {
     mdns: Option<String>,
+    /// A port base, or "off".
+    tenant_ports: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,11 +273,35 @@ impl Settings {
                 }
             },
         };
+        let listen = parse_addr(listen.as_ref(), DEFAULT_LISTEN)?;
+        let tenant_ports = match env("REDHIVE_TENANT_PORTS")
+            .map(|value| (value, "REDHIVE_TENANT_PORTS".to_string()))
+            .or_else(|| {
+                file.front.tenant_ports.map(|value| {
+                    let text = match value {
+                        toml::Value::String(text) => text,
+                        other => other.to_string(),
+                    };
+                    (text, file_origin("front.tenant_ports"))
+                })
+            }) {
+            None if listen.ip().is_loopback() => None,
+            None => Some(DEFAULT_TENANT_PORT_BASE),
+            Some((value, _)) if value == "off" => None,
+            Some((value, origin)) => Some(value.parse::<u16>().map_err(|e| {
+                invalid(
+                    &origin,
+                    &value,
+                    "tenant port base",
+                    format!("{e}; or \"off\""),
+                )
+            })?),
+        };
         Ok(Settings {
             runtime,
-            front: FrontSettings { mdns },
+            front: FrontSettings { mdns, tenant_ports },
             data_dir,
-            listen: parse_addr(listen.as_ref(), DEFAULT_LISTEN)?,
+            listen,
             mongo: MongoSettings {
                 listen: parse_addr(mongo_listen.as_ref(), DEFAULT_MONGO_LISTEN)?,
                 listen_is_explicit: mongo_listen.is_some(),

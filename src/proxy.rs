@@ -5,6 +5,7 @@
 mod forward;
 pub mod host;
 mod pages;
+pub mod ports;
 
 use crate::appliance::ApplianceSettings;
 use crate::supervisor::status::{State, Status};

@@ -2,10 +2,10 @@
 
 use super::{limits_view, ApiError, ApiState, Body, LimitsInput};
 use crate::appliance::{self, Theme};
-use crate::mdns;
 use crate::supervisor::status::{State as RunState, Status};
 use crate::tenants::editor::{EditorUser, Permissions};
 use crate::tenants::{self, runtime_state, runtime_state::RuntimeState};
+use crate::{mdns, platform};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -79,6 +79,8 @@ pub async fn create(
         run.theme = theme;
     })
     .await?;
+    // Its number (and tenant port) from the start.
+    runtime_state::uid(&state.store, &request.name, state.config.runtime.uid_base).await?;
     tracing::info!(tenant = %request.name, on_demand, "tenant created");
     let name = request.name;
     if request.start.unwrap_or(true) {
@@ -210,6 +212,17 @@ fn view(state: &ApiState, status: &Status, run: &RuntimeState) -> Value {
         format!(":{port}")
     };
     let name = &status.name;
+    let ip_urls: Vec<String> = match run.uid {
+        Some(uid) => platform::lan_addresses()
+            .iter()
+            .filter_map(|ip| {
+                let number = uid.checked_sub(state.config.runtime.uid_base)?;
+                let port = state.config.front.tenant_port(number)?;
+                Some(format!("http://{ip}:{port}/"))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let mdns_url = state.config.front.mdns_enabled(state.http).then(|| {
         format!(
             "http://{}{port_suffix}/",
@@ -227,6 +240,7 @@ fn view(state: &ApiState, status: &Status, run: &RuntimeState) -> Value {
         "urls": {
             "local": format!("http://{name}.{}{port_suffix}/", settings.domain),
             "mdns": mdns_url,
+            "ip": ip_urls,
         },
         "theme": run.theme.clone().unwrap_or_else(|| Theme {
             title: Some(name.clone()),
