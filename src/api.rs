@@ -7,6 +7,7 @@ mod logs;
 mod settings;
 mod setup;
 mod tenants;
+mod tls;
 mod users;
 
 use crate::appliance::{ApplianceError, ApplianceSettings};
@@ -39,6 +40,8 @@ pub struct ApiState {
     /// The HTTP listener, for the addresses tenants are shown at.
     pub http: SocketAddr,
     pub limiter: Arc<LoginLimiter>,
+    /// Present when HTTPS is on.
+    pub tls: Option<Arc<crate::tls::Certificates>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -68,6 +71,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/settings", get(settings::show).put(settings::update))
         .route("/doctor", get(settings::doctor))
+        .route("/tls", get(tls::show).put(tls::upload).delete(tls::remove))
+        .route("/tls/ca.pem", get(tls::ca))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

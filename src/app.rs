@@ -7,8 +7,10 @@ use crate::platform;
 use crate::proxy::{self, Proxy};
 use crate::store::{Store, StoreError, StoreThread};
 use crate::supervisor::{Policy, Supervisor};
-use crate::{appliance, http, mdns, mongo, runtime};
+use crate::tls::listener::TlsListener;
+use crate::{appliance, http, mdns, mongo, runtime, tls};
 use anyhow::{Context as _, Result};
+use axum::serve::Listener;
 use futures_util::StreamExt;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -93,6 +95,13 @@ pub async fn serve(settings: Settings) -> Result<()> {
             shutdown.clone(),
         ))
     });
+    let tls = match settings.front.https_listen {
+        Some(_) => Some(tls::Certificates::open(
+            &settings.secrets_dir().join("tls"),
+            appliance.subscribe(),
+        )?),
+        None => None,
+    };
     let state = ApiState {
         store: store.clone(),
         supervisor: supervisor.clone(),
@@ -100,12 +109,26 @@ pub async fn serve(settings: Settings) -> Result<()> {
         appliance,
         http: http_addr,
         limiter: Arc::default(),
+        tls: tls.clone(),
     };
-    let http_task = tokio::spawn(http::serve(
+    let router = http::router(state, proxy);
+    let mut http_tasks = vec![tokio::spawn(http::serve(
         http_listener,
-        http::router(state, proxy),
+        router.clone(),
         shutdown.clone(),
-    ));
+    ))];
+    if let (Some(addr), Some(certificates)) = (settings.front.https_listen, tls) {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTPS on {addr}"))?;
+        let listener = TlsListener::new(listener, certificates.server_config()?)?;
+        tracing::info!(https = %listener.local_addr()?, "HTTPS is on");
+        http_tasks.push(tokio::spawn(http::serve_https(
+            listener,
+            router,
+            shutdown.clone(),
+        )));
+    }
     tracing::info!(
         http = %http_addr,
         mongo = %mongo_addr,
@@ -128,7 +151,9 @@ pub async fn serve(settings: Settings) -> Result<()> {
         for task in mongo_tasks {
             let _ = task.await;
         }
-        let _ = http_task.await;
+        for task in http_tasks {
+            let _ = task.await;
+        }
         if let Some(task) = mdns_task {
             let _ = task.await;
         }

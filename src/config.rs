@@ -32,6 +32,8 @@ pub struct FrontSettings {
     /// Tenant N (in creation order) also answers on port `base + N` of the HTTP address, for
     /// clients that resolve no `.local` names (Android browsers). None = off.
     pub tenant_ports: Option<u16>,
+    /// HTTPS address (same routes as HTTP); None = no HTTPS.
+    pub https_listen: Option<SocketAddr>,
 }
 
 /// Tenant ports start above this when the front listens on the LAN (and off on loopback,
@@ -148,6 +150,7 @@ struct FileFront {
     mdns: Option<String>,
     /// A port base, or "off".
     tenant_ports: Option<toml::Value>,
+    https_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,9 +300,27 @@ impl Settings {
                 )
             })?),
         };
+        let https_listen = match env("REDHIVE_HTTPS_LISTEN")
+            .map(|value| (value, "REDHIVE_HTTPS_LISTEN".to_string()))
+            .or_else(|| {
+                file.front
+                    .https_listen
+                    .map(|value| (value, file_origin("front.https_listen")))
+            }) {
+            None => None,
+            Some((value, origin)) => Some(
+                value
+                    .parse::<SocketAddr>()
+                    .map_err(|e| invalid(&origin, &value, "HTTPS address", e.to_string()))?,
+            ),
+        };
         Ok(Settings {
             runtime,
-            front: FrontSettings { mdns, tenant_ports },
+            front: FrontSettings {
+                mdns,
+                tenant_ports,
+                https_listen,
+            },
             data_dir,
             listen,
             mongo: MongoSettings {

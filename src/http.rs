@@ -3,8 +3,11 @@
 
 use crate::api::{self, ApiState};
 use crate::proxy::{self, Proxy};
+use crate::tls::listener::TlsListener;
+use crate::tls::Https;
 use crate::web;
-use axum::{middleware, Router};
+use axum::serve::ListenerExt;
+use axum::{middleware, Extension, Router};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -24,6 +27,22 @@ pub async fn serve(
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
+
+/// The same routes over TLS; requests carry the `Https` mark.
+pub async fn serve_https(
+    listener: TlsListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener.tap_io(|_| {}),
+        router
+            .layer(Extension(Https))
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await

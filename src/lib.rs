@@ -20,4 +20,5 @@ pub mod signal;
 pub mod store;
 pub mod supervisor;
 pub mod tenants;
+pub mod tls;
 pub mod web;

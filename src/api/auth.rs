@@ -6,6 +6,7 @@
 use super::{ApiError, ApiState, Body};
 use crate::appliance::admins;
 use crate::appliance::sessions::{self, Session};
+use crate::tls::Https;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -67,6 +68,7 @@ impl LoginLimiter {
 pub async fn login(
     State(state): State<ApiState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    https: Option<Extension<Https>>,
     Body(credentials): Body<Credentials>,
 ) -> Result<Response, ApiError> {
     if !admins::exist(&state.store).await? {
@@ -87,7 +89,7 @@ pub async fn login(
         Some(username) => {
             state.limiter.succeeded(client);
             tracing::info!(user = %username, %client, "admin logged in");
-            start_session(&state, &username, StatusCode::OK).await
+            start_session(&state, &username, StatusCode::OK, https.is_some()).await
         }
         None => {
             state.limiter.failed(client);
@@ -105,10 +107,14 @@ pub async fn start_session(
     state: &ApiState,
     username: &str,
     status: StatusCode,
+    https: bool,
 ) -> Result<Response, ApiError> {
     let (token, session) = sessions::create(&state.store, username).await?;
-    let cookie =
-        format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_MAX_AGE_S}");
+    // Secure over HTTPS only: over plain HTTP the browser would drop the cookie.
+    let secure = if https { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_MAX_AGE_S}{secure}"
+    );
     Ok((
         status,
         [(header::SET_COOKIE, cookie)],

@@ -4,10 +4,11 @@
 use super::{auth, ApiError, ApiState, Body, LimitsInput};
 use crate::appliance::{self, admins, ApplianceSettings};
 use crate::doctor;
+use crate::tls::Https;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -38,6 +39,7 @@ pub async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiErr
 /// `POST /api/setup`: the first admin, the appliance's name and tenant limits; logs in.
 pub async fn run(
     State(state): State<ApiState>,
+    https: Option<Extension<Https>>,
     Body(request): Body<SetupRequest>,
 ) -> Result<Response, ApiError> {
     let current = state.appliance.borrow().clone();
@@ -51,5 +53,5 @@ pub async fn run(
     appliance::save_settings(&state.store, &settings).await?;
     tracing::info!(user = %username, name = %settings.name, "setup done");
     state.appliance.send_replace(settings);
-    auth::start_session(&state, &username, StatusCode::CREATED).await
+    auth::start_session(&state, &username, StatusCode::CREATED, https.is_some()).await
 }

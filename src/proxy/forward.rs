@@ -2,6 +2,7 @@
 //! set, bodies streamed both ways, upstream connections kept alive in a pool, and websocket
 //! upgrades (the editor's `/comms`) spliced once both sides agreed.
 
+use crate::tls::Https;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri};
@@ -54,6 +55,7 @@ pub async fn forward<T: Send + 'static>(
     held: T,
 ) -> Result<Response<Body>, ForwardError> {
     let upgrade = wants_upgrade(request.headers());
+    let https = request.extensions().get::<Https>().is_some();
     let downstream = upgrade.then(|| hyper::upgrade::on(&mut request));
     let host = request.headers().get(header::HOST).cloned();
     let path = request
@@ -75,7 +77,8 @@ pub async fn forward<T: Send + 'static>(
         X_FORWARDED_FOR,
         HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a header value"),
     );
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let scheme = if https { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
     match host {
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
         None => headers.remove(X_FORWARDED_HOST),
