@@ -729,6 +729,23 @@
   }
 
   /**
+   * The API builds a tenant's name URLs as http:// with the HTTP port; on a page served over https
+   * they get this page's scheme and port (empty = the default) instead.
+   */
+  function pageScheme(url) {
+    if (!url || location.protocol !== 'https:') return url;
+    try {
+      const u = new URL(url);
+      if (u.protocol !== 'http:') return url;
+      u.protocol = 'https:';
+      u.port = location.port;
+      return u.href;
+    } catch (e) {
+      return url;
+    }
+  }
+
+  /**
    * One tenant as a card: state, usage, addresses, actions. `card.update(tenant)` refreshes it in
    * place (so polling keeps focus and spinners). opts.page: shown on the tenant page (no open link,
    * delete goes back to the dashboard). opts.onDeleted(name).
@@ -783,7 +800,8 @@
       const cpuMax = (l.cpus || 0) * 100;
       cpu.set(u && u.cpu_percent, cpuMax, u ? `${num(u.cpu_percent, 1)}% / ${num(cpuMax)}%` : `— / ${num(cpuMax)}%`);
       pids.textContent = `${u && u.pids != null ? u.pids : '—'} / ${l.pids ?? '—'}`;
-      const urls = nt.urls || {};
+      const raw = nt.urls || {};
+      const urls = { ...raw, local: pageScheme(raw.local), mdns: pageScheme(raw.mdns) };
       local.href = urls.local || '#';
       localText.href = urls.local || '#';
       localText.textContent = urls.local || '—';
@@ -1219,7 +1237,7 @@
     api('GET', '/api/settings').then((s) => {
       if (!alive()) return;
       state.settings = s;
-      holder.replaceWith(h('div', { class: 'settings-grid' }, settingsForms(s), addressesCard(s), doctorCard()));
+      holder.replaceWith(h('div', { class: 'settings-grid' }, settingsForms(s), addressesCard(s), tlsCard(), doctorCard()));
     }).catch((e) => {
       toastError(e);
       if (alive() && !e.handled) holder.replaceChildren(h('p', { class: 'form-error' }, e.message));
@@ -1293,6 +1311,123 @@
       addrs.length
         ? h('ul', { class: 'addr-list', id: 'settings-addresses' }, addrs.map((a) => h('li', null, h('a', { class: 'url', href: url(a) }, url(a)))))
         : h('p', { class: 'muted' }, 'No network addresses found.'));
+  }
+
+  /** HTTPS: off (and how to turn it on), or where it listens and which certificates it serves. */
+  function tlsCard() {
+    const badge = h('span', { class: 'badge state-idle', id: 'tls-state' }, '…');
+    const content = h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Loading…');
+
+    async function load() {
+      try {
+        show(await api('GET', '/api/tls'));
+      } catch (e) {
+        toastError(e);
+        if (!e.handled) { content.className = ''; clear(content).append(h('p', { class: 'form-error' }, e.message)); }
+      }
+    }
+
+    function show(tls) {
+      const on = !!(tls && tls.enabled);
+      badge.textContent = on ? 'on' : 'off';
+      badge.className = 'badge ' + (on ? 'state-ok' : 'state-idle');
+      content.className = '';
+      if (!on) {
+        clear(content).append(h('p', { id: 'tls-hint' }, (tls && tls.hint) || 'HTTPS is off.'));
+        return;
+      }
+      const uploaded = tls.source === 'uploaded';
+      const row = (k, v) => [h('dt', null, k), h('dd', null, v)];
+      const facts = h('dl', { class: 'summary', id: 'tls-status' },
+        row('Listening on', h('code', null, tls.listen || '—')),
+        row('Certificates', uploaded ? 'An uploaded certificate, for every name' : 'From the appliance CA, one for each name'));
+      const port = (/:(\d+)$/.exec(tls.listen || '') || [])[1];
+      const open = location.protocol !== 'https:' && port
+        ? h('p', null, h('a', { id: 'tls-open', href: `https://${location.hostname}${port === '443' ? '' : ':' + port}/${location.hash}` }, 'Open this page over HTTPS'))
+        : null;
+      const source = uploaded
+        ? h('div', { class: 'tls-source' },
+          h('p', null, 'An uploaded certificate is in use for every name. Devices trust it when they trust the CA that issued it.'),
+          h('button', { type: 'button', id: 'tls-use-ca', class: 'btn', onclick: useCa }, 'Use the appliance CA again'))
+        : h('div', { class: 'tls-source' },
+          h('p', null, 'The appliance signs a certificate for each of its names (', h('code', null, '<name>.local'), ', each tenant’s names) with its own certificate authority (CA). ',
+            'Each device must trust the CA’s root once; then every name opens without a warning.'),
+          h('a', { id: 'tls-ca-download', class: 'btn primary', href: '/api/tls/ca.pem', download: 'redhive-ca.pem' }, 'Download the CA root'),
+          h('ul', { class: 'tls-install' },
+            h('li', null, h('strong', null, 'Android: '), 'Settings → Security → Install certificate (CA certificate), then pick the downloaded file.'),
+            h('li', null, h('strong', null, 'iPhone, iPad: '), 'open the file to install it, then turn it on in Settings → General → About → Certificate Trust Settings.'),
+            h('li', null, h('strong', null, 'Desktop browsers: '), 'import it into the system’s trust store, or into the browser’s own (Firefox: Settings → Privacy & Security → Certificates).')));
+      clear(content).append(h('div', { class: 'tls-grid' }, h('div', null, facts, open, source), uploadForm(uploaded)));
+    }
+
+    function uploadForm(uploaded) {
+      const cert = pemField('tls-certificate', 'Certificate chain (PEM)', 'The certificate first, then any intermediates.', '-----BEGIN CERTIFICATE-----');
+      const key = pemField('tls-key', 'Private key (PEM)', 'PKCS#8, PKCS#1 or EC, without a password.', '-----BEGIN PRIVATE KEY-----');
+      const error = h('p', { id: 'tls-upload-error', class: 'form-error', role: 'alert', hidden: true });
+      const btn = h('button', { type: 'submit', id: 'tls-upload', class: 'btn primary' }, 'Upload certificate');
+      const form = h('form', { class: 'tls-upload', novalidate: true, onsubmit: onUpload },
+        h('h3', null, uploaded ? 'Replace the uploaded certificate' : 'Use a certificate of your own'),
+        h('p', { class: 'muted' }, 'It is served for every name, so it should cover them all (e.g. a wildcard certificate).'),
+        cert.el, key.el, error, h('div', { class: 'form-actions' }, btn));
+
+      async function onUpload(ev) {
+        ev.preventDefault();
+        if (btn.disabled) return;
+        error.hidden = true;
+        const ok = [
+          cert.area._error(cert.area.value.trim() ? '' : 'Paste the certificate or load it from a file.'),
+          key.area._error(key.area.value.trim() ? '' : 'Paste the private key or load it from a file.'),
+        ].every(Boolean);
+        if (!ok) { form.querySelector('[aria-invalid="true"]').focus(); return; }
+        setBusy(btn, true);
+        try {
+          await api('PUT', '/api/tls', { certificate: cert.area.value, key: key.area.value });
+          toast('HTTPS now uses the uploaded certificate.', 'ok');
+          await load();
+        } catch (e) {
+          if (!e.handled) { error.textContent = e.message; error.hidden = false; }
+          if (e.status !== 400) toastError(e); // a 400 (the PEM is wrong) shows only next to the form
+        } finally { setBusy(btn, false); }
+      }
+      return form;
+    }
+
+    function useCa() {
+      openDialog({
+        title: 'Use the appliance CA again?',
+        body: h('p', null, 'The uploaded certificate and key are deleted; each name gets a certificate from the appliance CA again, which devices must trust.'),
+        okLabel: 'Use the appliance CA',
+        danger: true,
+        onOk: async () => {
+          await api('DELETE', '/api/tls');
+          toast('HTTPS uses certificates from the appliance CA again.', 'ok');
+          await load();
+        },
+      });
+    }
+
+    load();
+    return h('section', { class: 'card span-2', id: 'tls-card', 'aria-labelledby': 'tls-title' },
+      h('div', { class: 'section-head' }, h('h2', { id: 'tls-title' }, 'HTTPS'), badge),
+      content);
+  }
+
+  /** A PEM textarea with a file input that fills it. */
+  function pemField(id, label, hint, placeholder) {
+    const area = h('textarea', { id, name: id, class: 'pem', rows: 6, spellcheck: 'false', autocomplete: 'off', autocapitalize: 'off', placeholder });
+    const file = h('input', { type: 'file', id: id + '-file', accept: '.pem,.crt,.cer,.key,.txt,application/x-pem-file,text/plain' });
+    file.addEventListener('change', () => {
+      const f = file.files && file.files[0];
+      if (!f) return;
+      if (f.size > MiB) { area._error('That file is too large to be a PEM file.'); return; }
+      const reader = new FileReader();
+      reader.onload = () => { area.value = String(reader.result || ''); area._error(''); };
+      reader.onerror = () => { area._error('Cannot read that file.'); };
+      reader.readAsText(f);
+    });
+    const el = h('div', { class: 'pem-field' }, field(label, area, hint),
+      h('div', { class: 'pem-file' }, h('label', { for: file.id }, 'Or load it from a file: '), file));
+    return { el, area };
   }
 
   function doctorCard() {
