@@ -40,6 +40,8 @@ pub struct ApiState {
     /// The HTTP listener, for the addresses tenants are shown at.
     pub http: SocketAddr,
     pub limiter: Arc<LoginLimiter>,
+    /// mDNS names that had to change on this network.
+    pub renames: Arc<crate::mdns::Renames>,
     /// Present when HTTPS is on.
     pub tls: Option<Arc<crate::tls::Certificates>>,
 }
@@ -131,7 +133,19 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, error = %self.message, "API request failed");
         }
-        (self.status, Json(json!({"error": self.message}))).into_response()
+        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        // These refusals come before the request body is read; the connection cannot carry
+        // another request, so the client is told.
+        if matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::UNSUPPORTED_MEDIA_TYPE
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 

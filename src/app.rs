@@ -76,7 +76,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
 
     let appliance =
         watch::Sender::new(appliance::settings(&store, settings.runtime.tenant_defaults).await?);
-    let proxy = Proxy::new(supervisor.clone(), appliance.subscribe());
+    let renames = Arc::new(mdns::Renames::default());
+    let proxy = Proxy::new(supervisor.clone(), appliance.subscribe(), renames.clone());
     tokio::spawn(proxy.clone().stop_idle_tenants(shutdown.clone()));
     if let Some(base) = settings.front.tenant_ports {
         tokio::spawn(proxy::ports::serve(
@@ -92,6 +93,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
             supervisor.clone(),
             appliance.subscribe(),
             http_addr,
+            renames.clone(),
             shutdown.clone(),
         ))
     });
@@ -109,6 +111,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
         appliance,
         http: http_addr,
         limiter: Arc::default(),
+        renames,
         tls: tls.clone(),
     };
     let router = http::router(state, proxy);

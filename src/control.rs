@@ -164,6 +164,10 @@ pub async fn execute(context: &Context, request: Request) -> Result<Output, Cont
                 .as_ref()
                 .and_then(|e| editor::normalize_username(&e.username).ok());
             let tenant = tenants::add(store, &name, editor).await?;
+            if let Some(supervisor) = &context.supervisor {
+                // Supervised (and so routed and advertised) from now on, not at its first start.
+                supervisor.status(&name).await?;
+            }
             let mut summary = format!(
                 "created tenant {name}: database {name}, user {name} (readWrite on {name} only)"
             );

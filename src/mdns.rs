@@ -7,10 +7,10 @@
 use crate::appliance::ApplianceSettings;
 use crate::platform;
 use crate::supervisor::Supervisor;
-use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceInfo};
-use std::collections::BTreeMap;
+use mdns_sd::{DaemonEvent, IfKind, RRType, ServiceDaemon, ServiceInfo};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,51 @@ const ADDRESS_CHECK: Duration = Duration::from_secs(30);
 /// The mDNS host name of tenant `tenant` on appliance `appliance`.
 pub fn tenant_host(tenant: &str, appliance: &str) -> String {
     format!("{tenant}-{appliance}.local")
+}
+
+/// Names the responder had to change because another device on the network had them first
+/// (`hive.local` → `hive-2.local`): shown to people, and routed by the proxy.
+#[derive(Debug, Default)]
+pub struct Renames(Mutex<HashMap<String, String>>);
+
+impl Renames {
+    /// The host name in use for `wanted` (both without the trailing dot).
+    pub fn in_use(&self, wanted: &str) -> String {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(wanted)
+            .cloned()
+            .unwrap_or_else(|| wanted.to_string())
+    }
+
+    /// The name `host` stands for, when it is a renamed one.
+    pub fn original(&self, host: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(_, renamed)| renamed.as_str() == host)
+            .map(|(original, _)| original.clone())
+    }
+
+    fn set(&self, original: &str, renamed: &str) {
+        let (original, renamed) = (
+            original.trim_end_matches('.'),
+            renamed.trim_end_matches('.'),
+        );
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(original.to_string(), renamed.to_string());
+    }
+
+    fn forget(&self, original: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(original.trim_end_matches('.'));
+    }
 }
 
 /// One advertised name: its service instance and host.
@@ -36,6 +81,7 @@ pub async fn advertise(
     supervisor: Arc<Supervisor>,
     mut appliance: watch::Receiver<ApplianceSettings>,
     http: SocketAddr,
+    renames: Arc<Renames>,
     shutdown: CancellationToken,
 ) {
     let daemon = match ServiceDaemon::new() {
@@ -45,7 +91,7 @@ pub async fn advertise(
             return;
         }
     };
-    watch_events(&daemon);
+    watch_events(&daemon, renames.clone());
     let mut roster = supervisor.roster();
     let mut addresses = Vec::new();
     let mut advertised: BTreeMap<Name, String> = BTreeMap::new();
@@ -69,6 +115,7 @@ pub async fn advertise(
             .collect();
         for name in gone.keys() {
             advertised.remove(name);
+            renames.forget(&name.host);
         }
         withdraw(&daemon, gone).await;
         for name in wanted {
@@ -153,20 +200,25 @@ async fn withdraw(daemon: &ServiceDaemon, names: BTreeMap<Name, String>) {
     }
 }
 
-/// Log what the responder reports: a name taken by another device is renamed (`-2`).
-fn watch_events(daemon: &ServiceDaemon) {
+/// Follow what the responder reports: a host name taken by another device is renamed (`-2`).
+fn watch_events(daemon: &ServiceDaemon, renames: Arc<Renames>) {
     let Ok(events) = daemon.monitor() else {
         return;
     };
     std::thread::spawn(move || {
         while let Ok(event) = events.recv() {
             match event {
-                DaemonEvent::NameChange(change) => tracing::warn!(
-                    original = %change.original,
-                    new = %change.new_name,
-                    interface = %change.intf_name,
-                    "mDNS name taken by another device on the network; using the new name"
-                ),
+                DaemonEvent::NameChange(change) => {
+                    tracing::warn!(
+                        original = %change.original,
+                        new = %change.new_name,
+                        interface = %change.intf_name,
+                        "mDNS name taken by another device on the network; using the new name"
+                    );
+                    if matches!(change.rr_type, RRType::A | RRType::AAAA) {
+                        renames.set(&change.original, &change.new_name);
+                    }
+                }
                 DaemonEvent::Error(error) => tracing::warn!(%error, "mDNS responder error"),
                 _ => {}
             }
@@ -189,5 +241,19 @@ mod tests {
         assert_eq!(names[0].host, "hive.local.");
         assert_eq!(names[1].host, "r1-hive.local.");
         assert_eq!(names[1].instance, "r1 on hive");
+    }
+
+    #[test]
+    fn renamed_hosts_map_both_ways() {
+        let renames = Renames::default();
+        assert_eq!(renames.in_use("hive.local"), "hive.local");
+        renames.set("hive.local.", "hive-2.local.");
+        assert_eq!(renames.in_use("hive.local"), "hive-2.local");
+        assert_eq!(
+            renames.original("hive-2.local").as_deref(),
+            Some("hive.local")
+        );
+        renames.forget("hive.local.");
+        assert_eq!(renames.original("hive-2.local"), None);
     }
 }

@@ -8,6 +8,7 @@ mod pages;
 pub mod ports;
 
 use crate::appliance::ApplianceSettings;
+use crate::mdns::Renames;
 use crate::supervisor::status::{State, Status};
 use crate::supervisor::Supervisor;
 use crate::tenants::{self, runtime_state, TenantError};
@@ -31,6 +32,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 pub struct Proxy {
     supervisor: Arc<Supervisor>,
+    renames: Arc<Renames>,
     appliance: watch::Receiver<ApplianceSettings>,
     upstreams: forward::Upstreams,
     activity: Mutex<HashMap<String, Arc<Activity>>>,
@@ -56,9 +58,11 @@ impl Proxy {
     pub fn new(
         supervisor: Arc<Supervisor>,
         appliance: watch::Receiver<ApplianceSettings>,
+        renames: Arc<Renames>,
     ) -> Arc<Proxy> {
         Arc::new(Proxy {
             supervisor,
+            renames,
             appliance,
             upstreams: forward::upstreams(),
             activity: Mutex::default(),
@@ -79,6 +83,11 @@ impl Proxy {
 
     /// A request for tenant `name`.
     async fn tenant(&self, name: &str, request: Request, client: SocketAddr) -> Response<Body> {
+        let unread = pages::has_body(&request);
+        pages::close_if_unread(unread, self.answer(name, request, client).await)
+    }
+
+    async fn answer(&self, name: &str, request: Request, client: SocketAddr) -> Response<Body> {
         let Some(mut status) = self.status(name).await else {
             return pages::unknown(name, &self.manager_url(&request));
         };
@@ -211,10 +220,18 @@ pub async fn route(
     request: Request,
     next: Next,
 ) -> Response<Body> {
-    let site = host::site(host_header(&request), &proxy.appliance.borrow());
+    let host = host_header(&request);
+    // A name the mDNS responder had to change stands for the one it replaced.
+    let site = match proxy.renames.original(&host::normalize(host)) {
+        Some(original) => host::site(&original, &proxy.appliance.borrow()),
+        None => host::site(host, &proxy.appliance.borrow()),
+    };
     match site {
         Site::Manager => next.run(request).await,
-        Site::Nowhere(name) => pages::unknown(&name, &proxy.manager_url(&request)),
+        Site::Nowhere(name) => pages::close_if_unread(
+            pages::has_body(&request),
+            pages::unknown(&name, &proxy.manager_url(&request)),
+        ),
         Site::Tenant(name) => {
             let client = request
                 .extensions()

@@ -8,10 +8,30 @@ scripts/build-deps.sh
 
 apt_need=()
 command -v strace >/dev/null 2>&1 || apt_need+=(strace)
+# tests/front/test_browser.py: headless Chromium and its WebDriver
+command -v chromium >/dev/null 2>&1 || apt_need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_need+=(chromium-driver)
+# tests/mdns: the stock Linux resolver path (nss-mdns + avahi, run only inside test namespaces),
+# curl and openssl for the HTTPS test.
+command -v avahi-daemon >/dev/null 2>&1 || apt_need+=(avahi-daemon)
+command -v avahi-resolve >/dev/null 2>&1 || apt_need+=(avahi-utils)
+ls /usr/lib/*/libnss_mdns4_minimal.so.2 >/dev/null 2>&1 || apt_need+=(libnss-mdns)
+command -v curl >/dev/null 2>&1 || apt_need+=(curl)
+command -v openssl >/dev/null 2>&1 || apt_need+=(openssl)
 if ((${#apt_need[@]})); then
     echo "installing: ${apt_need[*]}" >&2
     apt-get update -qq
+    # No daemon may start on the host (avahi would announce itself on its real network), and
+    # the host's name lookups stay as they were: the mDNS tests bring their own nsswitch.conf.
+    cp /etc/nsswitch.conf /tmp/redhive-nsswitch.conf
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_need[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    cp /tmp/redhive-nsswitch.conf /etc/nsswitch.conf
 fi
 
 # npm ci in DIR, only when its lockfile changed since the last install there.

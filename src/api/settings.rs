@@ -65,5 +65,6 @@ fn view(state: &ApiState, settings: &ApplianceSettings) -> Value {
         "idle_minutes": settings.idle_minutes,
         "addresses": platform::lan_addresses().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "mdns": state.config.front.mdns_enabled(state.http),
+        "mdns_name": state.renames.in_use(&format!("{}.local", settings.name)),
     })
 }

@@ -23,6 +23,8 @@ const HOP_BY_HOP: &[HeaderName] = &[
     header::UPGRADE,
 ];
 const KEEP_ALIVE: &str = "keep-alive";
+/// Not standard, but old clients send it and it is per-connection like `Connection`.
+const PROXY_CONNECTION: &str = "proxy-connection";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const X_FORWARDED_HOST: &str = "x-forwarded-host";
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
@@ -139,6 +141,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
 }
 
 /// The cause, not hyper's generic "client error (Connect)".

@@ -15,7 +15,7 @@ pub enum Site {
 
 /// `host` as sent (any case, maybe a port, maybe a trailing dot).
 pub fn site(host: &str, settings: &ApplianceSettings) -> Site {
-    let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
+    let host = normalize(host);
     if let Some(label) = host
         .strip_suffix(settings.domain.as_str())
         .and_then(|rest| rest.strip_suffix('.'))
@@ -30,6 +30,11 @@ pub fn site(host: &str, settings: &ApplianceSettings) -> Site {
         return tenant(label);
     }
     Site::Manager
+}
+
+/// Lower case, without port and trailing dot.
+pub fn normalize(host: &str) -> String {
+    strip_port(host).trim_end_matches('.').to_ascii_lowercase()
 }
 
 fn tenant(label: &str) -> Site {

@@ -99,6 +99,26 @@ h1{{margin:0 0 .5rem;font-size:1.4rem;color:#8f0000}}.why{{color:#57606a;font-si
     response
 }
 
+/// Does the request carry a body (which a page answers without reading)?
+pub fn has_body<B>(request: &axum::http::Request<B>) -> bool {
+    let headers = request.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length != "0")
+}
+
+/// One of these pages answered a request whose body was never read: the connection cannot
+/// carry another request, so say so instead of leaving the client to find out.
+pub fn close_if_unread(unread: bool, mut response: Response<Body>) -> Response<Body> {
+    if unread && response.headers().contains_key("x-redhive") {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
