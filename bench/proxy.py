@@ -387,18 +387,7 @@ http {{
             rt.terminate(self.redhive, 60)
             if self.redhive.returncode not in (0, -signal.SIGTERM):
                 problems.append(f"redhive serve exited {self.redhive.returncode} after SIGTERM:\n{rt.tail(self.serve_log, 15)}")
-        left = []
-        for _ in range(40):
-            pids = [p for p in rt.pids_in_cgroup_tree(self.parent, suffix=True) if p != os.getpid()]
-            if not pids:
-                break
-            left += [f"pid {p} ({rt.comm(p)})" for p in pids if f"pid {p} ({rt.comm(p)})" not in left]
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.25)
+        left = rt.kill_cgroup_leftovers(self.parent)
         if left:
             problems.append(f"left under cgroup parent {self.parent} (killed): {left}")
         rt.remove_cgroup_dirs(self.parent)

@@ -461,17 +461,24 @@ def sweep(instances: set[str]) -> list[str]:
         left.append(f"container {cid[:12]}")
         docker("rm", "-f", cid)
     if PARENT.startswith("rh-bench-"):
-        for _ in range(40):
-            pids = [p for p in pids_in_cgroup_tree(PARENT, suffix=True) if p != os.getpid()]
-            if not pids:
-                break
-            left += [f"pid {p} ({comm(p)})" for p in pids if f"pid {p} ({comm(p)})" not in left]
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.25)
+        left += kill_cgroup_leftovers(PARENT)
+    return left
+
+
+def kill_cgroup_leftovers(parent: str) -> list[str]:
+    """SIGKILL whatever still runs under cgroup `parent` (until nothing does); say what it was."""
+    left: list[str] = []
+    for _ in range(40):
+        pids = [p for p in pids_in_cgroup_tree(parent, suffix=True) if p != os.getpid()]
+        if not pids:
+            break
+        left += [f"pid {p} ({comm(p)})" for p in pids if f"pid {p} ({comm(p)})" not in left]
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.25)
     return left
 
 

@@ -254,73 +254,11 @@ impl Settings {
         };
 
         let runtime = runtime_settings(&data_dir, file.runtime, &env, &file_origin)?;
-        let mdns = match env("REDHIVE_MDNS")
-            .map(|value| (value, "REDHIVE_MDNS".to_string()))
-            .or_else(|| {
-                file.front
-                    .mdns
-                    .map(|value| (value, file_origin("front.mdns")))
-            }) {
-            None => MdnsChoice::Auto,
-            Some((value, origin)) => match value.as_str() {
-                "auto" => MdnsChoice::Auto,
-                "on" | "true" => MdnsChoice::On,
-                "off" | "false" => MdnsChoice::Off,
-                _ => {
-                    return Err(invalid(
-                        &origin,
-                        &value,
-                        "mDNS setting",
-                        "use auto, on or off".into(),
-                    ))
-                }
-            },
-        };
         let listen = parse_addr(listen.as_ref(), DEFAULT_LISTEN)?;
-        let tenant_ports = match env("REDHIVE_TENANT_PORTS")
-            .map(|value| (value, "REDHIVE_TENANT_PORTS".to_string()))
-            .or_else(|| {
-                file.front.tenant_ports.map(|value| {
-                    let text = match value {
-                        toml::Value::String(text) => text,
-                        other => other.to_string(),
-                    };
-                    (text, file_origin("front.tenant_ports"))
-                })
-            }) {
-            None if listen.ip().is_loopback() => None,
-            None => Some(DEFAULT_TENANT_PORT_BASE),
-            Some((value, _)) if value == "off" => None,
-            Some((value, origin)) => Some(value.parse::<u16>().map_err(|e| {
-                invalid(
-                    &origin,
-                    &value,
-                    "tenant port base",
-                    format!("{e}; or \"off\""),
-                )
-            })?),
-        };
-        let https_listen = match env("REDHIVE_HTTPS_LISTEN")
-            .map(|value| (value, "REDHIVE_HTTPS_LISTEN".to_string()))
-            .or_else(|| {
-                file.front
-                    .https_listen
-                    .map(|value| (value, file_origin("front.https_listen")))
-            }) {
-            None => None,
-            Some((value, origin)) => Some(
-                value
-                    .parse::<SocketAddr>()
-                    .map_err(|e| invalid(&origin, &value, "HTTPS address", e.to_string()))?,
-            ),
-        };
+        let front = front_settings(file.front, listen, &env, &file_origin)?;
         Ok(Settings {
             runtime,
-            front: FrontSettings {
-                mdns,
-                tenant_ports,
-                https_listen,
-            },
+            front,
             data_dir,
             listen,
             mongo: MongoSettings {
@@ -349,6 +287,94 @@ impl Settings {
     }
 }
 
+/// A value from the environment, else from the file: env beats file, and each value remembers
+/// where it came from for error messages.
+fn layer(
+    env: &impl Fn(&str) -> Option<String>,
+    file_origin: &impl Fn(&str) -> String,
+    env_name: &'static str,
+    file_value: Option<String>,
+    key: &str,
+) -> Option<Sourced> {
+    env(env_name)
+        .map(|value| Sourced {
+            value,
+            origin: env_name.to_string(),
+        })
+        .or_else(|| {
+            file_value.map(|value| Sourced {
+                value,
+                origin: file_origin(key),
+            })
+        })
+}
+
+fn front_settings(
+    file: FileFront,
+    listen: SocketAddr,
+    env: &impl Fn(&str) -> Option<String>,
+    file_origin: &impl Fn(&str) -> String,
+) -> Result<FrontSettings, ConfigError> {
+    let mdns = match layer(env, file_origin, "REDHIVE_MDNS", file.mdns, "front.mdns") {
+        None => MdnsChoice::Auto,
+        Some(s) => match s.value.as_str() {
+            "auto" => MdnsChoice::Auto,
+            "on" | "true" => MdnsChoice::On,
+            "off" | "false" => MdnsChoice::Off,
+            _ => {
+                return Err(invalid(
+                    &s.origin,
+                    &s.value,
+                    "mDNS setting",
+                    "use auto, on or off".into(),
+                ))
+            }
+        },
+    };
+    // A number or "off" in the file.
+    let ports_in_file = file.tenant_ports.map(|value| match value {
+        toml::Value::String(text) => text,
+        other => other.to_string(),
+    });
+    let tenant_ports = match layer(
+        env,
+        file_origin,
+        "REDHIVE_TENANT_PORTS",
+        ports_in_file,
+        "front.tenant_ports",
+    ) {
+        None if listen.ip().is_loopback() => None,
+        None => Some(DEFAULT_TENANT_PORT_BASE),
+        Some(s) if s.value == "off" => None,
+        Some(s) => Some(s.value.parse::<u16>().map_err(|e| {
+            invalid(
+                &s.origin,
+                &s.value,
+                "tenant port base",
+                format!("{e}; or \"off\""),
+            )
+        })?),
+    };
+    let https_listen = layer(
+        env,
+        file_origin,
+        "REDHIVE_HTTPS_LISTEN",
+        file.https_listen,
+        "front.https_listen",
+    )
+    .map(|s| {
+        s.value
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid(&s.origin, &s.value, "HTTPS address", e.to_string()))
+    })
+    .transpose()?;
+    Ok(FrontSettings {
+        mdns,
+        tenant_ports,
+        https_listen,
+    })
+}
+
 pub const DEFAULT_IMAGE: &str = "redhive/node-red:5.0.7";
 pub const DEFAULT_CGROUP_PARENT: &str = "redhive";
 /// Above the uids a distribution hands out (and above subuid ranges of the first users).
@@ -360,19 +386,8 @@ fn runtime_settings(
     env: &impl Fn(&str) -> Option<String>,
     file_origin: &impl Fn(&str) -> String,
 ) -> Result<RuntimeSettings, ConfigError> {
-    // env beats file; each value remembers where it came from for error messages.
     let layered = |env_name: &'static str, file_value: Option<String>, key: &str| {
-        env(env_name)
-            .map(|value| Sourced {
-                value,
-                origin: env_name.to_string(),
-            })
-            .or_else(|| {
-                file_value.map(|value| Sourced {
-                    value,
-                    origin: file_origin(key),
-                })
-            })
+        layer(env, file_origin, env_name, file_value, key)
     };
     let choice = match layered("REDHIVE_RUNTIME", file.kind, "runtime.kind") {
         None => RuntimeChoice::Auto,

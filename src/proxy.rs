@@ -69,16 +69,22 @@ impl Proxy {
         })
     }
 
+    /// Note a use of tenant `name` now.
     fn touch(&self, name: &str) -> Arc<Activity> {
         let mut activity = self.activity.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = activity.entry(name.to_string()).or_insert_with(|| {
-            Arc::new(Activity {
-                last: Mutex::new(Instant::now()),
-                open: AtomicUsize::new(0),
-            })
-        });
+        let entry = match activity.get(name) {
+            Some(entry) => entry.clone(),
+            None => {
+                let entry = Arc::new(Activity {
+                    last: Mutex::new(Instant::now()),
+                    open: AtomicUsize::new(0),
+                });
+                activity.insert(name.to_string(), entry.clone());
+                entry
+            }
+        };
         *entry.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        entry.clone()
+        entry
     }
 
     /// A request for tenant `name`.
@@ -92,20 +98,27 @@ impl Proxy {
             return pages::unknown(name, &self.manager_url(&request));
         };
         let activity = self.touch(name);
-        let current = status.borrow().clone();
-        let port = match (current.state, current.port) {
+        // Copied out, not cloned: this runs for every request.
+        let (state, port) = {
+            let current = status.borrow();
+            (current.state, current.port)
+        };
+        let port = match (state, port) {
             (State::Running | State::SafeMode, Some(port)) => port,
             (State::Stopped, _) if !self.on_demand(name).await => return pages::stopped(name),
             (state, _) => {
                 if state == State::Stopped {
                     self.wake(name);
                 }
+                let starting = |status: &watch::Receiver<Status>| {
+                    pages::starting(name, status.borrow().reason.as_deref())
+                };
                 if wants_page(&request) {
-                    return pages::starting(name, current.reason.as_deref());
+                    return starting(&status);
                 }
                 match ready(&mut status).await {
                     Some(port) => port,
-                    None => return pages::starting(name, current.reason.as_deref()),
+                    None => return starting(&status),
                 }
             }
         };
@@ -163,6 +176,11 @@ impl Proxy {
             let Ok(names) = tenants::list(self.supervisor.store()).await else {
                 continue;
             };
+            // Deleted tenants' activity goes too.
+            self.activity
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|name, _| names.contains(name));
             let default_minutes = self.appliance.borrow().idle_minutes;
             for name in names {
                 let Some(state) = self.runtime_state(&name).await else {
@@ -220,12 +238,14 @@ pub async fn route(
     request: Request,
     next: Next,
 ) -> Response<Body> {
-    let host = host_header(&request);
+    let mut host = host::normalize(host_header(&request));
     // A name the mDNS responder had to change stands for the one it replaced.
-    let site = match proxy.renames.original(&host::normalize(host)) {
-        Some(original) => host::site(&original, &proxy.appliance.borrow()),
-        None => host::site(host, &proxy.appliance.borrow()),
-    };
+    if host.ends_with(".local") {
+        if let Some(original) = proxy.renames.original(&host) {
+            host = original;
+        }
+    }
+    let site = host::site(&host, &proxy.appliance.borrow());
     match site {
         Site::Manager => next.run(request).await,
         Site::Nowhere(name) => pages::close_if_unread(

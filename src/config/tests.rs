@@ -102,3 +102,42 @@ fn runtime_settings_layer_and_validate() {
         );
     }
 }
+
+#[test]
+fn the_front_follows_where_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    // On loopback: no mDNS, no tenant ports, no HTTPS.
+    let laptop = load(&overrides, &[]).unwrap();
+    assert!(!laptop.front.mdns_enabled(laptop.listen));
+    assert_eq!(laptop.front.tenant_ports, None);
+    assert_eq!(laptop.front.https_listen, None);
+    // On the LAN: both on by default.
+    let lan = load(&overrides, &[("REDHIVE_LISTEN", "0.0.0.0:80")]).unwrap();
+    assert!(lan.front.mdns_enabled(lan.listen));
+    assert_eq!(lan.front.tenant_port(3), Some(DEFAULT_TENANT_PORT_BASE + 3));
+
+    std::fs::write(
+        dir.path().join("redhive.toml"),
+        "listen = \"0.0.0.0:80\"\n[front]\nmdns = \"off\"\ntenant_ports = 9000\nhttps_listen = \"0.0.0.0:443\"\n",
+    )
+    .unwrap();
+    let file = load(&overrides, &[]).unwrap();
+    assert!(!file.front.mdns_enabled(file.listen));
+    assert_eq!(file.front.tenant_ports, Some(9000));
+    assert_eq!(file.front.https_listen.unwrap().port(), 443);
+    let env = load(&overrides, &[("REDHIVE_TENANT_PORTS", "off")]).unwrap();
+    assert_eq!(env.front.tenant_ports, None);
+
+    for (name, value) in [
+        ("REDHIVE_MDNS", "sometimes"),
+        ("REDHIVE_TENANT_PORTS", "70000"),
+        ("REDHIVE_HTTPS_LISTEN", "443"),
+    ] {
+        let text = load(&overrides, &[(name, value)]).unwrap_err().to_string();
+        assert!(text.contains(name) && text.contains(value), "{text}");
+    }
+}

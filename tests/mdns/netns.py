@@ -45,7 +45,6 @@ mdns-sd 0.21.7):
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -60,16 +59,8 @@ from typing import Callable, Optional, Sequence
 
 DEFAULT_HOSTS_LINE = "files mdns4_minimal [NOTFOUND=return] dns"
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGKILL the child if the test process goes away (no orphans)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from redhive_server import _die_with_parent  # noqa: E402  (children die with the test process)
 
 
 def _run(argv: Sequence[str], check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess:
