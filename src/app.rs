@@ -114,10 +114,11 @@ pub async fn serve(settings: Settings) -> Result<()> {
         renames,
         tls: tls.clone(),
     };
-    let router = http::router(state, proxy);
+    let manager = http::manager(state);
     let mut http_tasks = vec![tokio::spawn(http::serve(
         http_listener,
-        router.clone(),
+        proxy.clone(),
+        manager.clone(),
         shutdown.clone(),
     ))];
     if let (Some(addr), Some(certificates)) = (settings.front.https_listen, tls) {
@@ -128,7 +129,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
         tracing::info!(https = %listener.local_addr()?, "HTTPS is on");
         http_tasks.push(tokio::spawn(http::serve_https(
             listener,
-            router,
+            proxy,
+            manager,
             shutdown.clone(),
         )));
     }

@@ -6,43 +6,63 @@ use crate::proxy::{self, Proxy};
 use crate::tls::listener::TlsListener;
 use crate::tls::Https;
 use crate::web;
-use axum::serve::ListenerExt;
-use axum::{middleware, Extension, Router};
+use axum::extract::Request;
+use axum::serve::{Listener, ListenerExt};
+use axum::{Router, ServiceExt};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub fn router(state: ApiState, proxy: Arc<Proxy>) -> Router {
-    api::router(state)
-        .fallback(web::serve)
-        .layer(middleware::from_fn_with_state(proxy, proxy::route))
+/// The manager: the API, then the UI for every other path.
+pub fn manager(state: ApiState) -> Router {
+    api::router(state).fallback(web::serve)
 }
 
+/// Plain HTTP on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    proxy: Arc<Proxy>,
+    manager: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    serve_on(listener, proxy, manager, false, shutdown).await
 }
 
-/// The same routes over TLS; requests carry the `Https` mark.
+/// The same over TLS; requests carry the `Https` mark.
 pub async fn serve_https(
     listener: TlsListener,
-    router: Router,
+    proxy: Arc<Proxy>,
+    manager: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_on(listener.tap_io(|_| {}), proxy, manager, true, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    proxy: Arc<Proxy>,
+    manager: Router,
+    https: bool,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    let front = tower::service_fn(move |mut request: Request| {
+        let (proxy, manager) = (proxy.clone(), manager.clone());
+        async move {
+            if https {
+                request.extensions_mut().insert(Https);
+            }
+            Ok::<_, Infallible>(proxy::route(proxy, request, manager).await)
+        }
+    });
     axum::serve(
-        listener.tap_io(|_| {}),
-        router
-            .layer(Extension(Https))
-            .into_make_service_with_connect_info::<SocketAddr>(),
+        listener,
+        front.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await

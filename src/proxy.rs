@@ -15,7 +15,7 @@ use crate::tenants::{self, runtime_state, TenantError};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, Response};
-use axum::middleware::Next;
+use axum::Router;
 use host::Site;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// How long a request that is not a page view waits for a waking tenant.
 const WAKE_WAIT: Duration = Duration::from_secs(120);
@@ -232,12 +233,9 @@ impl Proxy {
     }
 }
 
-/// Middleware on the whole HTTP port: tenant hosts are proxied, the rest goes on to the manager.
-pub async fn route(
-    axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>,
-    request: Request,
-    next: Next,
-) -> Response<Body> {
+/// Every request on the HTTP port comes here first: tenant hosts are proxied, the rest goes to
+/// the manager (the proxy stands in front of the router, so tenant requests skip its routing).
+pub async fn route(proxy: Arc<Proxy>, request: Request, manager: Router) -> Response<Body> {
     let mut host = host::normalize(host_header(&request));
     // A name the mDNS responder had to change stands for the one it replaced.
     if host.ends_with(".local") {
@@ -247,7 +245,10 @@ pub async fn route(
     }
     let site = host::site(&host, &proxy.appliance.borrow());
     match site {
-        Site::Manager => next.run(request).await,
+        Site::Manager => match manager.oneshot(request).await {
+            Ok(response) => response,
+            Err(infallible) => match infallible {},
+        },
         Site::Nowhere(name) => pages::close_if_unread(
             pages::has_body(&request),
             pages::unknown(&name, &proxy.manager_url(&request)),
