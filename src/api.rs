@@ -4,6 +4,7 @@
 
 mod auth;
 mod logs;
+mod registry;
 mod settings;
 mod setup;
 mod tenants;
@@ -42,6 +43,8 @@ pub struct ApiState {
     pub limiter: Arc<LoginLimiter>,
     /// mDNS names that had to change on this network.
     pub renames: Arc<crate::mdns::Renames>,
+    /// Present when the private registry is on.
+    pub registry: Option<Arc<crate::registry::Registry>>,
     /// Present when HTTPS is on.
     pub tls: Option<Arc<crate::tls::Certificates>>,
 }
@@ -51,7 +54,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/setup", get(setup::status).post(setup::run))
-        .route("/session", post(auth::login));
+        .route("/session", post(auth::login))
+        .route("/registry/notify", post(registry::notify));
     let admin = Router::new()
         .route("/session", get(auth::session).delete(auth::logout))
         .route("/tenants", get(tenants::list).post(tenants::create))
@@ -75,6 +79,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/doctor", get(settings::doctor))
         .route("/tls", get(tls::show).put(tls::upload).delete(tls::remove))
         .route("/tls/ca.pem", get(tls::ca))
+        .route("/registry", get(registry::show).put(registry::update))
+        .route("/registry/account", put(registry::account))
+        .route("/registry/rebuild", post(registry::rebuild))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

@@ -5,6 +5,7 @@ use crate::config::{Settings, MONGO_PORT_FALLBACKS};
 use crate::control::{self, Context, Output, Request};
 use crate::platform;
 use crate::proxy::{self, Proxy};
+use crate::registry::Registry;
 use crate::store::{Store, StoreError, StoreThread};
 use crate::supervisor::{Policy, Supervisor};
 use crate::tls::listener::TlsListener;
@@ -76,8 +77,25 @@ pub async fn serve(settings: Settings) -> Result<()> {
 
     let appliance =
         watch::Sender::new(appliance::settings(&store, settings.runtime.tenant_defaults).await?);
+    let mut service_tasks = Vec::new();
+    let registry = match settings.registry.enabled {
+        true => {
+            let tenant_addr = runtime.shim_addr(settings.registry.listen);
+            let registry =
+                Registry::open(&settings, http_addr, tenant_addr, appliance.subscribe())?;
+            supervisor.add_tenant_env(registry.clone());
+            service_tasks.push(tokio::spawn(registry.clone().run(shutdown.clone())));
+            Some(registry)
+        }
+        false => None,
+    };
     let renames = Arc::new(mdns::Renames::default());
-    let proxy = Proxy::new(supervisor.clone(), appliance.subscribe(), renames.clone());
+    let proxy = Proxy::new(
+        supervisor.clone(),
+        appliance.subscribe(),
+        renames.clone(),
+        registry.clone(),
+    );
     tokio::spawn(proxy.clone().stop_idle_tenants(shutdown.clone()));
     if let Some(base) = settings.front.tenant_ports {
         tokio::spawn(proxy::ports::serve(
@@ -88,15 +106,15 @@ pub async fn serve(settings: Settings) -> Result<()> {
             shutdown.clone(),
         ));
     }
-    let mdns_task = settings.front.mdns_enabled(http_addr).then(|| {
-        tokio::spawn(mdns::advertise(
+    if settings.front.mdns_enabled(http_addr) {
+        service_tasks.push(tokio::spawn(mdns::advertise(
             supervisor.clone(),
             appliance.subscribe(),
             http_addr,
             renames.clone(),
             shutdown.clone(),
-        ))
-    });
+        )));
+    }
     let tls = match settings.front.https_listen {
         Some(_) => Some(tls::Certificates::open(
             &settings.secrets_dir().join("tls"),
@@ -112,6 +130,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
         http: http_addr,
         limiter: Arc::default(),
         renames,
+        registry,
         tls: tls.clone(),
     };
     let manager = http::manager(state);
@@ -159,7 +178,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
         for task in http_tasks {
             let _ = task.await;
         }
-        if let Some(task) = mdns_task {
+        for task in service_tasks {
             let _ = task.await;
         }
     })

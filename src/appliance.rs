@@ -45,6 +45,27 @@ pub struct ApplianceSettings {
     pub limits: Limits,
     /// On-demand tenants stop after this many idle minutes.
     pub idle_minutes: u32,
+    /// The private registry's choices.
+    #[serde(default)]
+    pub registry: RegistryPrefs,
+}
+
+/// What the admin chooses for the private registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryPrefs {
+    /// Packages not in the registry come from the public one (off: air-gapped).
+    pub online: bool,
+    /// Published packages' scope, without `@`.
+    pub scope: String,
+}
+
+impl Default for RegistryPrefs {
+    fn default() -> Self {
+        RegistryPrefs {
+            online: true,
+            scope: "private".into(),
+        }
+    }
 }
 
 /// What a tenant's editor looks like (custom-node-red/settings.js applies it).
@@ -66,6 +87,7 @@ impl ApplianceSettings {
             theme: Theme::default(),
             limits,
             idle_minutes: DEFAULT_IDLE_MINUTES,
+            registry: RegistryPrefs::default(),
         }
     }
 
@@ -84,6 +106,7 @@ impl ApplianceSettings {
             )));
         }
         self.theme.validate()?;
+        check_label(&self.registry.scope, "package scope")?;
         self.limits
             .validate()
             .map_err(|e| ApplianceError::Invalid(e.to_string()))?;

@@ -22,7 +22,18 @@ pub struct Settings {
     pub mongo: MongoSettings,
     pub runtime: RuntimeSettings,
     pub front: FrontSettings,
+    pub registry: RegistrySettings,
 }
+
+/// The private npm registry sidecar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrySettings {
+    pub enabled: bool,
+    /// Where Verdaccio listens (tenants and `npm publish` reach it there).
+    pub listen: SocketAddr,
+}
+
+pub const DEFAULT_REGISTRY_LISTEN: &str = "127.0.0.1:4873";
 
 /// The HTTP front beyond its address.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +153,16 @@ struct FileSettings {
     runtime: FileRuntime,
     #[serde(default)]
     front: FileFront,
+    #[serde(default)]
+    registry: FileRegistry,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegistry {
+    /// on, off or auto.
+    enabled: Option<String>,
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,9 +277,11 @@ impl Settings {
         let runtime = runtime_settings(&data_dir, file.runtime, &env, &file_origin)?;
         let listen = parse_addr(listen.as_ref(), DEFAULT_LISTEN)?;
         let front = front_settings(file.front, listen, &env, &file_origin)?;
+        let registry = registry_settings(file.registry, listen, &env, &file_origin)?;
         Ok(Settings {
             runtime,
             front,
+            registry,
             data_dir,
             listen,
             mongo: MongoSettings {
@@ -373,6 +396,51 @@ fn front_settings(
         tenant_ports,
         https_listen,
     })
+}
+
+fn registry_settings(
+    file: FileRegistry,
+    listen: SocketAddr,
+    env: &impl Fn(&str) -> Option<String>,
+    file_origin: &impl Fn(&str) -> String,
+) -> Result<RegistrySettings, ConfigError> {
+    let enabled = match layer(
+        env,
+        file_origin,
+        "REDHIVE_REGISTRY",
+        file.enabled,
+        "registry.enabled",
+    ) {
+        // Like mDNS: on for an appliance on the LAN, off for a laptop's loopback.
+        None => !listen.ip().is_loopback(),
+        Some(s) => match s.value.as_str() {
+            "auto" => !listen.ip().is_loopback(),
+            "on" | "true" => true,
+            "off" | "false" => false,
+            _ => {
+                return Err(invalid(
+                    &s.origin,
+                    &s.value,
+                    "registry setting",
+                    "use auto, on or off".into(),
+                ))
+            }
+        },
+    };
+    let listen = layer(
+        env,
+        file_origin,
+        "REDHIVE_REGISTRY_LISTEN",
+        file.listen,
+        "registry.listen",
+    );
+    let listen = match listen {
+        None => DEFAULT_REGISTRY_LISTEN.parse().expect("a valid default"),
+        Some(s) => s.value.parse().map_err(|e: std::net::AddrParseError| {
+            invalid(&s.origin, &s.value, "registry address", e.to_string())
+        })?,
+    };
+    Ok(RegistrySettings { enabled, listen })
 }
 
 pub const DEFAULT_IMAGE: &str = "redhive/node-red:5.0.7";

@@ -5,8 +5,9 @@ use crate::api::{self, ApiState};
 use crate::proxy::{self, Proxy};
 use crate::tls::listener::TlsListener;
 use crate::tls::Https;
-use crate::web;
+use crate::{registry, web};
 use axum::extract::Request;
+use axum::routing::get;
 use axum::serve::{Listener, ListenerExt};
 use axum::{Router, ServiceExt};
 use std::convert::Infallible;
@@ -15,9 +16,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The manager: the API, then the UI for every other path.
+/// The manager: the API, the registry's catalogue, then the UI for every other path.
 pub fn manager(state: ApiState) -> Router {
-    api::router(state).fallback(web::serve)
+    let registry = state.registry.clone();
+    api::router(state)
+        .route(
+            "/catalogue.json",
+            get(move || async move { registry::catalogue_response(registry.as_deref()) }),
+        )
+        .fallback(web::serve)
 }
 
 /// Plain HTTP on `listener` until `shutdown`.

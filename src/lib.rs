@@ -15,6 +15,7 @@ pub mod mongo;
 pub mod platform;
 pub mod proxy;
 pub mod query;
+pub mod registry;
 pub mod runtime;
 pub mod signal;
 pub mod store;

@@ -140,6 +140,33 @@ async fn create_root(store: &Store) -> Result<String, PlatformError> {
     Ok(password)
 }
 
+/// Let services running under their own uids (the registry) pass through the data directory
+/// to their own: 0711 lists nothing, and the store and secrets stay owner-only.
+pub fn open_for_services(settings: &Settings) -> Result<(), PlatformError> {
+    use std::os::unix::fs::PermissionsExt;
+    for (dir, mode) in [
+        (settings.data_dir.clone(), 0o711),
+        (settings.store_dir(), 0o700),
+        (settings.secrets_dir(), 0o700),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+            .map_err(|source| PlatformError::Write { path: dir, source })?;
+    }
+    Ok(())
+}
+
+/// A random secret kept in `path` (made the first time).
+pub fn secret(path: &Path) -> Result<String, PlatformError> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().to_string());
+        }
+    }
+    let secret = users::generate_password();
+    write_private(path, secret.as_bytes())?;
+    Ok(secret)
+}
+
 /// Write a file only its owner can read, replacing it atomically.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PlatformError> {
     let error = |source| PlatformError::Write {

@@ -9,6 +9,7 @@ pub mod ports;
 
 use crate::appliance::ApplianceSettings;
 use crate::mdns::Renames;
+use crate::registry::{self, Registry};
 use crate::supervisor::status::{State, Status};
 use crate::supervisor::Supervisor;
 use crate::tenants::{self, runtime_state, TenantError};
@@ -33,6 +34,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 pub struct Proxy {
     supervisor: Arc<Supervisor>,
+    registry: Option<Arc<Registry>>,
     renames: Arc<Renames>,
     appliance: watch::Receiver<ApplianceSettings>,
     upstreams: forward::Upstreams,
@@ -60,9 +62,11 @@ impl Proxy {
         supervisor: Arc<Supervisor>,
         appliance: watch::Receiver<ApplianceSettings>,
         renames: Arc<Renames>,
+        registry: Option<Arc<Registry>>,
     ) -> Arc<Proxy> {
         Arc::new(Proxy {
             supervisor,
+            registry,
             renames,
             appliance,
             upstreams: forward::upstreams(),
@@ -90,6 +94,10 @@ impl Proxy {
 
     /// A request for tenant `name`.
     async fn tenant(&self, name: &str, request: Request, client: SocketAddr) -> Response<Body> {
+        // The private catalogue, from the editor's own origin.
+        if request.uri().path() == registry::TENANT_CATALOGUE_PATH {
+            return registry::catalogue_response(self.registry.as_deref());
+        }
         let unread = pages::has_body(&request);
         pages::close_if_unread(unread, self.answer(name, request, client).await)
     }

@@ -59,6 +59,12 @@ enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Environment every tenant gets from another part of redhive (the registry's npm and
+/// catalogue settings), read at each start.
+pub trait TenantEnv: Send + Sync {
+    fn env(&self) -> Vec<(String, String)>;
+}
+
 /// Settings the supervisor needs.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -84,6 +90,7 @@ pub struct Supervisor {
     committed: Mutex<HashMap<String, u64>>,
     /// Bumped when the set of supervised tenants changes (mDNS follows it).
     roster: watch::Sender<u64>,
+    extra_env: Mutex<Vec<Arc<dyn TenantEnv>>>,
 }
 
 impl Supervisor {
@@ -104,6 +111,7 @@ impl Supervisor {
             units: Mutex::default(),
             committed: Mutex::default(),
             roster: watch::Sender::new(0),
+            extra_env: Mutex::default(),
         });
         for name in tenants::list(&supervisor.store).await? {
             supervisor.unit(&name).await?;
@@ -245,6 +253,14 @@ impl Supervisor {
             .map_err(|e| SupervisorError::Failed(e.to_string()))?;
         tenants::remove(&self.store, name).await?;
         Ok(())
+    }
+
+    /// Add environment for every tenant from now on (at their next start).
+    pub fn add_tenant_env(&self, source: Arc<dyn TenantEnv>) {
+        self.extra_env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
     }
 
     pub fn store(&self) -> &Store {
@@ -566,9 +582,18 @@ impl TenantTask {
     async fn spec(&self, limits: Limits) -> Result<LaunchSpec, TenantError> {
         let supervisor = &self.supervisor;
         let shim = supervisor.runtime.shim_addr(supervisor.shim);
+        let mut env = tenants::runtime_env(&supervisor.store, &self.name, shim).await?;
+        for source in supervisor
+            .extra_env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            env.extend(source.env());
+        }
         Ok(LaunchSpec {
             tenant: self.name.clone(),
-            env: tenants::runtime_env(&supervisor.store, &self.name, shim).await?,
+            env,
             limits,
             safe_mode: self.safe_mode.is_some(),
             uid: runtime_state::uid(&supervisor.store, &self.name, supervisor.policy.uid_base)

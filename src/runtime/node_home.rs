@@ -22,6 +22,7 @@ use tokio::process::Command;
 
 pub const NODE_VERSION: &str = "22.23.3";
 pub const NODE_RED_VERSION: &str = "5.0.7";
+pub const VERDACCIO_VERSION: &str = "6.8.0";
 
 /// custom-node-red/ without tests and installed modules: settings.js and the plugins.
 #[derive(rust_embed::Embed)]
@@ -63,6 +64,38 @@ impl NodeHome {
     /// Directory with settings.js, the plugins and the entrypoint.
     pub fn redhive_dir(&self) -> PathBuf {
         self.node_red_dir().join("redhive")
+    }
+
+    /// Verdaccio's command (the private registry), once installed.
+    pub fn verdaccio_main(&self) -> PathBuf {
+        self.root
+            .join("verdaccio/node_modules/verdaccio/bin/verdaccio")
+    }
+
+    /// `bin/` of Node.js, npm beside it.
+    pub fn node_bin(&self) -> PathBuf {
+        self.node_dir().join("bin")
+    }
+
+    /// Node.js (see `ensure`) and Verdaccio, installed with npm when missing.
+    pub async fn ensure_verdaccio(&self, progress: impl Fn(&str)) -> Result<(), RuntimeError> {
+        self.ensure(&progress).await?;
+        if self.verdaccio_main().exists() {
+            return Ok(());
+        }
+        progress(&format!(
+            "installing Verdaccio {VERDACCIO_VERSION} with npm"
+        ));
+        let dir = self.root.join("verdaccio");
+        std::fs::create_dir_all(&dir)?;
+        // Verdaccio 6.8.0 is known to install and run with node-fetch pinned to 2.7.0.
+        let manifest = serde_json::json!({
+            "private": true,
+            "dependencies": {"verdaccio": VERDACCIO_VERSION},
+            "overrides": {"node-fetch": "2.7.0"},
+        });
+        std::fs::write(dir.join("package.json"), manifest.to_string())?;
+        npm(&dir, &["install"], Some(&self.node_bin())).await
     }
 
     fn marker(&self) -> PathBuf {
