@@ -3,7 +3,8 @@
  *   1. DOM helpers        2. formatting & validation   3. API client
  *   4. toasts & dialogs   5. router & page shell       6. setup wizard
  *   7. login              8. tenant card               9. dashboard
- *  10. tenant page       11. settings                 12. boot
+ *  10. tenant page       11. settings                 12. registry
+ *  13. boot
  * Server data is only ever put into the page as text (textContent / text nodes), never as HTML.
  */
 'use strict';
@@ -94,6 +95,55 @@
   }
 
   const num = (v, d = 0) => (v == null || !isFinite(v) ? '—' : Number(v).toFixed(d));
+
+  /** "just now", "5 min ago", "3 h ago", "2 days ago", then the date; '—' without a valid time. */
+  function fmtAgo(iso) {
+    const t = iso ? Date.parse(iso) : NaN;
+    if (!isFinite(t)) return '—';
+    const s = Math.round((Date.now() - t) / 1000);
+    if (s < 45) return 'just now';
+    const m = Math.round(s / 60);
+    if (m < 60) return `${m} min ago`;
+    const hours = Math.round(m / 60);
+    if (hours < 24) return `${hours} h ago`;
+    const days = Math.round(hours / 24);
+    if (days < 30) return days === 1 ? 'yesterday' : `${days} days ago`;
+    return new Date(t).toLocaleDateString();
+  }
+
+  /** A <time> showing fmtAgo(iso); refreshTimes() brings it up to date later. */
+  function timeAgo(iso, attrs = {}) {
+    const el = h('time', attrs);
+    setTimeAgo(el, iso);
+    return el;
+  }
+
+  function setTimeAgo(el, iso) {
+    const t = iso ? Date.parse(iso) : NaN;
+    el.textContent = fmtAgo(iso);
+    if (isFinite(t)) {
+      el.setAttribute('datetime', new Date(t).toISOString());
+      el.title = new Date(t).toLocaleString();
+    } else {
+      el.removeAttribute('datetime');
+      el.removeAttribute('title');
+    }
+  }
+
+  function refreshTimes(root) {
+    root.querySelectorAll('time[datetime]').forEach((el) => { el.textContent = fmtAgo(el.getAttribute('datetime')); });
+  }
+
+  /** An http(s) URL from the server, or null (never a javascript: or other scheme in an href). */
+  function safeUrl(u) {
+    if (!u) return null;
+    try {
+      const url = new URL(String(u), location.href);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
 
   function dnsLabelProblem(s, what = 'The name') {
     if (!s) return `${what} is required.`;
@@ -363,6 +413,7 @@
 
     if (path === '/' || path === '') return renderDashboard(alive);
     if (path === '/settings') return renderSettings(alive);
+    if (path === '/registry') return renderRegistry(alive);
     const m = path.match(/^\/tenants\/([^/]+)\/?$/);
     if (m) return renderTenant(alive, decodeURIComponent(m[1]));
     return renderNotFound();
@@ -391,6 +442,7 @@
             h('span', { class: 'brand-sub' }, 'Node-RED appliance'))),
         h('nav', { class: 'nav', 'aria-label': 'Main' },
           link('nav-dashboard', '#/', 'Dashboard', 'dashboard'),
+          link('nav-registry', '#/registry', 'Registry', 'registry'),
           link('nav-settings', '#/settings', 'Settings', 'settings'),
           logout)));
     const main = h('main', { id: 'main', class: 'main' }, content);
@@ -1446,7 +1498,336 @@
       body);
   }
 
-  // ---------------------------------------------------------------- 12. boot
+  // ---------------------------------------------------------------- 12. registry
+
+  const REGISTRY_STATE_CLASS = { running: 'ok', starting: 'busy', installing: 'busy', crashed: 'bad', off: 'idle' };
+  const REGISTRY_NOTES = {
+    installing: ['warn', 'Installing Verdaccio into the Node.js runtime — the first start takes about half a minute.'],
+    crashed: ['bad', 'Verdaccio stopped unexpectedly; redhive restarts it automatically.'],
+  };
+
+  /** The private npm registry (Verdaccio) and the catalogue of nodes it gives the tenants' palettes. */
+  function renderRegistry(alive) {
+    const holder = h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Loading the registry…');
+    const content = h('div', { id: 'registry-page' }, holder);
+    appShell('registry', pageHead('Registry'), content);
+    let page = null; // {enabled, el, update(view)}
+
+    /** Shows a GET/PUT/POST answer: builds the page on first use or when the registry was turned on/off. */
+    function show(v) {
+      if (!alive() || !v) return;
+      const enabled = !!v.enabled;
+      if (!page || page.enabled !== enabled) {
+        page = enabled ? registryEnabledPage(show, () => poller.now()) : registryDisabledPage();
+        clear(content).append(page.el);
+      }
+      page.update(v);
+    }
+
+    const poller = poll(async () => {
+      let v;
+      try {
+        v = await api('GET', '/api/registry');
+      } catch (e) {
+        if (!page && alive() && !e.handled) clear(content).append(h('p', { class: 'form-error' }, e.message));
+        throw e;
+      }
+      show(v);
+    }, 5000, alive);
+  }
+
+  function registryDisabledPage() {
+    const hint = h('p', { id: 'registry-hint' });
+    const el = h('section', { class: 'card', id: 'registry-disabled', 'aria-labelledby': 'registry-off-title' },
+      h('div', { class: 'section-head' },
+        h('h2', { id: 'registry-off-title' }, 'The private registry is off'),
+        h('span', { class: 'badge state-idle', id: 'registry-state' }, 'off')),
+      hint);
+    return {
+      enabled: false,
+      el,
+      update(v) { hint.textContent = v.hint || 'The private npm registry is not enabled on this appliance.'; },
+    };
+  }
+
+  function registryEnabledPage(show, refresh) {
+    const cards = [registryStatusCard(show), registryPublishCard(refresh), registryCatalogueCard(show)];
+    return {
+      enabled: true,
+      el: h('div', { class: 'registry-grid' }, cards.map((c) => c.el)),
+      update(v) { cards.forEach((c) => c.update(v)); },
+    };
+  }
+
+  /** State, address, scope and the online/offline switch. */
+  function registryStatusCard(show) {
+    let current = {};
+    let saving = false;
+    const badge = h('span', { class: 'badge state-idle', id: 'registry-state' }, '…');
+    const meta = h('span', { class: 'card-meta', id: 'registry-restarts' });
+    const note = h('p', { class: 'note', id: 'registry-note', hidden: true });
+    const url = h('a', { class: 'url', id: 'registry-url', target: '_blank', rel: 'noopener' });
+    const scope = h('code', { id: 'registry-scope' });
+    const scopeNote = h('span', { class: 'muted' });
+    const online = h('input', { type: 'checkbox', id: 'registry-online', name: 'registry-online', class: 'switch', role: 'switch' });
+    const mode = h('strong', null);
+    const explain = h('span', null);
+    const hint = h('span', null, mode, ' ', explain, ' Tenants pick the change up at their next restart.');
+
+    function showMode(on) {
+      mode.textContent = on ? 'Online:' : 'Offline:';
+      explain.textContent = on
+        ? 'npm packages that are not in the registry come from the public npm registry, and the official Node-RED catalogue is listed in the palette.'
+        : 'tenants install only what the registry has — published or cached — for air-gapped sites.';
+    }
+
+    online.addEventListener('change', async () => {
+      const want = online.checked;
+      const hadFocus = document.activeElement === online;
+      saving = true;
+      showMode(want);
+      online.disabled = true;
+      online.setAttribute('aria-busy', 'true');
+      try {
+        const v = await api('PUT', '/api/registry', { online: want });
+        saving = false;
+        show(v);
+        toast(want ? 'The registry is online; tenants pick it up at their next restart.'
+          : 'The registry is offline; tenants pick it up at their next restart.', 'ok');
+      } catch (e) {
+        online.checked = !!current.online;
+        showMode(!!current.online);
+        toastError(e);
+      } finally {
+        saving = false;
+        online.disabled = false;
+        online.removeAttribute('aria-busy');
+        if (hadFocus && document.activeElement !== online) online.focus();
+      }
+    });
+
+    function update(v) {
+      current = v;
+      const st = String(v.state || 'unknown');
+      badge.textContent = st;
+      badge.className = 'badge state-' + (REGISTRY_STATE_CLASS[st] || 'idle');
+      const n = Number(v.restarts) || 0;
+      meta.textContent = [v.pid ? `PID ${v.pid}` : null, `${n} restart${n === 1 ? '' : 's'}`].filter(Boolean).join(' · ');
+      const [level, text] = REGISTRY_NOTES[st] || [];
+      note.className = 'note ' + (level || '');
+      note.textContent = text || '';
+      note.hidden = !text;
+      const href = safeUrl(v.url);
+      url.textContent = v.url || '—';
+      if (href) url.href = href; else url.removeAttribute('href');
+      const sc = '@' + String(v.scope || 'private').replace(/^@/, '');
+      scope.textContent = sc;
+      scopeNote.textContent = ` — packages named ${sc}/… are published here and never fetched from the public registry.`;
+      if (!saving) {
+        online.checked = !!v.online;
+        showMode(!!v.online);
+      }
+    }
+
+    const row = (k, v) => [h('dt', null, k), h('dd', null, v)];
+    const el = h('section', { class: 'card', id: 'registry-status', 'aria-labelledby': 'registry-title' },
+      h('div', { class: 'section-head' }, h('h2', { id: 'registry-title' }, 'Private npm registry'), badge, meta),
+      h('p', { class: 'muted' }, 'Publish your own Node-RED nodes here; every tenant can install them from its palette.'),
+      note,
+      h('dl', { class: 'summary' },
+        row('Address', url),
+        row('Scope', [scope, scopeNote])),
+      field('Online', online, hint));
+    return { el, update };
+  }
+
+  /** The publishing account and the npm commands to publish with it. */
+  function registryPublishCard(refresh) {
+    const account = h('span', { id: 'registry-account' });
+    const user = input('registry-username', { autocapitalize: 'off', placeholder: 'publisher' });
+    const pw = input('registry-password', { type: 'password', autocomplete: 'new-password' });
+    const save = h('button', { type: 'submit', id: 'registry-account-save', class: 'btn primary' }, 'Save account');
+    const formTitle = h('h3', { id: 'registry-account-title' }, 'Set the publishing account');
+    const cmds = h('ol', { class: 'cmds', id: 'registry-publish', 'aria-label': 'Commands to publish a package' });
+    let cmdKey = null;
+    let prefilled = false;
+
+    function showAccount(name) {
+      clear(account).append(name ? h('code', null, name) : h('span', { class: 'muted' }, 'no publishing account yet'));
+      formTitle.textContent = name ? 'Replace the publishing account' : 'Set the publishing account';
+      if (!prefilled && name && !user.value) user.value = name;
+      prefilled = true;
+    }
+
+    async function onSave(ev) {
+      ev.preventDefault();
+      if (save.disabled) return;
+      const u = user.value.trim();
+      const ok = [
+        user._error(!u ? 'Enter a user name.' : /[\s:]/.test(u) ? 'A user name cannot contain spaces or ‘:’.' : ''),
+        pw._error(pw.value.length < 10 ? `The password needs at least 10 characters (it has ${pw.value.length}).` : ''),
+      ].every(Boolean);
+      if (!ok) { (user.getAttribute('aria-invalid') ? user : pw).focus(); return; }
+      setBusy(save, true);
+      try {
+        const r = await api('PUT', '/api/registry/account', { username: u, password: pw.value });
+        const name = (r && r.account) || u;
+        pw.value = '';
+        showAccount(name);
+        toast(`Publishing account ${name} saved. Use it with npm login.`, 'ok');
+        refresh();
+      } catch (e) { toastError(e); } finally { setBusy(save, false); }
+    }
+
+    function showCommands(list) {
+      const key = JSON.stringify(list);
+      if (key === cmdKey) return; // keeps a selection the user made
+      cmdKey = key;
+      clear(cmds).append(...list.map((c, i) => {
+        const text = h('code', { class: 'cmd-text', id: `registry-cmd-${i}` }, String(c));
+        const what = String(c).split(/\s+/).slice(0, 2).join(' ');
+        const btn = h('button', { type: 'button', class: 'btn small', 'data-action': 'copy', 'aria-label': `Copy the ${what} command` }, 'Copy');
+        btn.addEventListener('click', () => copyText(String(c), text, btn));
+        return h('li', { class: 'cmd' }, text, btn);
+      }));
+      if (!list.length) cmds.append(h('li', { class: 'muted' }, 'The appliance sent no publishing commands.'));
+    }
+
+    function update(v) {
+      showAccount(v.account || null);
+      showCommands(Array.isArray(v.publish) ? v.publish : []);
+    }
+
+    const el = h('section', { class: 'card', id: 'registry-publishing', 'aria-labelledby': 'registry-publishing-title' },
+      h('h2', { id: 'registry-publishing-title' }, 'Publishing'),
+      h('p', null, 'Publishing account: ', account),
+      h('p', { class: 'muted' }, 'Anyone on the network may install from the registry; publishing needs this account.'),
+      h('form', { class: 'registry-account-form', novalidate: true, onsubmit: onSave, 'aria-labelledby': 'registry-account-title' },
+        formTitle,
+        h('div', { class: 'row2' }, field('User name', user), field('Password', pw, 'At least 10 characters. npm login asks for it.')),
+        h('div', { class: 'form-actions' }, save)),
+      h('div', { class: 'registry-commands' },
+        h('h3', null, 'Publish a package'),
+        h('p', null, 'In the package’s folder, log in once with this account, then publish:'),
+        cmds,
+        h('p', { class: 'hint' }, 'To appear in the palette the package needs the ', h('code', null, 'node-red'), ' keyword and a ',
+          h('code', null, 'node-red.nodes'), ' section in its package.json.')));
+    return { el, update };
+  }
+
+  /** Copies with the Clipboard API when the page may; otherwise selects the text for Ctrl+C. */
+  async function copyText(text, el, btn) {
+    const copied = () => {
+      btn.textContent = 'Copied';
+      toast('Copied to the clipboard.', 'ok');
+      setTimeout(() => { btn.textContent = 'Copy'; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return copied();
+      } catch (e) { /* select it instead */ }
+    }
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+    if (ok) copied();
+    else toast('The command is selected: press Ctrl+C (⌘C on a Mac) to copy it.');
+  }
+
+  /** The modules the tenants' palettes list, the rebuild button and the packages left out. */
+  function registryCatalogueCard(show) {
+    const rebuild = h('button', { type: 'button', id: 'registry-rebuild', class: 'btn small', onclick: onRebuild }, 'Rebuild now');
+    const catName = h('span', { id: 'registry-catalogue-name' });
+    const updated = h('time', { id: 'registry-updated' });
+    const count = h('span', { id: 'registry-module-count' });
+    const tbody = h('tbody');
+    const th = (label) => h('th', { scope: 'col' }, label);
+    const table = h('table', { id: 'registry-modules', class: 'table modules-table' },
+      h('thead', null, h('tr', null, th('Module'), th('Version'), th('Node types'), th('Updated'), th('Description'))),
+      tbody);
+    const problemsBox = h('div', { class: 'registry-problems' });
+    let modKey = null;
+    let probKey = null;
+
+    function row(m) {
+      const href = safeUrl(m.url);
+      const types = Array.isArray(m.types) ? m.types : [];
+      const id = String(m.id ?? '');
+      return h('tr', { 'data-module': id },
+        h('td', { class: 'mod-id mono' }, href ? h('a', { href, target: '_blank', rel: 'noopener' }, id) : id),
+        h('td', { class: 'mod-version mono' }, m.version ? String(m.version) : '—'),
+        h('td', { class: 'mod-types' + (types.length ? '' : ' is-empty') }, types.length
+          ? h('ul', { class: 'chips', 'aria-label': `Node types of ${id}` }, types.map((t) => h('li', { class: 'chip' }, String(t))))
+          : h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'mod-updated' + (m.updated_at ? '' : ' is-empty') }, h('span', { class: 'mod-label' }, 'Updated '), timeAgo(m.updated_at)),
+        h('td', { class: 'mod-desc' + (m.description ? '' : ' is-empty') }, m.description ? String(m.description) : h('span', { class: 'muted' }, '—')));
+    }
+
+    function problemList(problems) {
+      return [
+        h('h3', { id: 'registry-problems-title' }, 'Left out of the catalogue'),
+        h('p', { class: 'muted' }, 'These packages are in the registry but cannot be listed in the palette:'),
+        h('ul', { class: 'checks', id: 'registry-problems', 'aria-labelledby': 'registry-problems-title' },
+          problems.map((p) => h('li', { class: 'check warn', 'data-package': String(p.package ?? '') },
+            h('span', { class: 'mark', 'aria-hidden': 'true' }, '!'),
+            h('div', { class: 'check-body' },
+              h('div', { class: 'check-name' }, h('strong', { class: 'mono' }, String(p.package ?? ''))),
+              h('p', { class: 'check-detail' }, String(p.problem ?? '')))))),
+      ];
+    }
+
+    async function onRebuild() {
+      if (rebuild.disabled) return;
+      setBusy(rebuild, true);
+      try {
+        const v = await api('POST', '/api/registry/rebuild', {});
+        show(v);
+        const n = v && v.catalogue && Array.isArray(v.catalogue.modules) ? v.catalogue.modules.length : 0;
+        toast(`Catalogue rebuilt: ${n} module${n === 1 ? '' : 's'}.`, 'ok');
+      } catch (e) { toastError(e); } finally { setBusy(rebuild, false); }
+    }
+
+    function update(v) {
+      const cat = v.catalogue || {};
+      const modules = Array.isArray(cat.modules) ? cat.modules : [];
+      catName.textContent = cat.name || 'Private nodes';
+      setTimeAgo(updated, cat.updated_at);
+      if (!cat.updated_at) updated.textContent = 'not built yet';
+      count.textContent = `${modules.length} module${modules.length === 1 ? '' : 's'}`;
+      const key = JSON.stringify(modules);
+      if (key !== modKey) {
+        modKey = key;
+        const sorted = [...modules].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+        clear(tbody).append(...sorted.map(row));
+        if (!modules.length) {
+          tbody.append(h('tr', { class: 'empty-row' }, h('td', { colspan: 5 },
+            'No nodes published yet. Publish a package with the node-red keyword and it is listed here.')));
+        }
+      } else refreshTimes(tbody);
+      const problems = Array.isArray(v.problems) ? v.problems : [];
+      const pk = JSON.stringify(problems);
+      if (pk !== probKey) {
+        probKey = pk;
+        append(clear(problemsBox), problems.length ? problemList(problems) : null);
+      }
+    }
+
+    const el = h('section', { class: 'card span-2', id: 'registry-catalogue', 'aria-labelledby': 'registry-catalogue-title' },
+      h('div', { class: 'section-head' }, h('h2', { id: 'registry-catalogue-title' }, 'Catalogue'), h('span', { class: 'spacer' }), rebuild),
+      h('p', { class: 'catalogue-meta' }, catName, ' · updated ', updated, ' · ', count, ' · ',
+        h('a', { href: '/catalogue.json', target: '_blank', rel: 'noopener' }, 'catalogue.json')),
+      h('p', { class: 'muted' }, 'The tenants’ palettes list these modules. It is rebuilt on every publish.'),
+      h('div', { class: 'table-wrap' }, table),
+      problemsBox);
+    return { el, update };
+  }
+
+  // ---------------------------------------------------------------- 13. boot
 
   function fatal(message) {
     clear(appEl()).append(h('main', { class: 'plain' },
