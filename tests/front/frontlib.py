@@ -83,6 +83,8 @@ PUBLIC = {
     ("GET", "/api/setup"),
     ("POST", "/api/setup"),
     ("POST", "/api/session"),
+    ("POST", "/api/registry/notify"),  # authenticated by Verdaccio's bearer secret, not a session
+    ("GET", "/catalogue.json"),  # the palette catalogue: fetched by tenants' editors from anywhere
 }
 # Every route of the contract, path parameters written as {}. start|stop|restart may also be
 # documented as one templated route (POST /api/tenants/{}/{}).
