@@ -140,6 +140,25 @@ async fn create_root(store: &Store) -> Result<String, PlatformError> {
     Ok(password)
 }
 
+/// A file operation that failed, and on what.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {path}: {source}")]
+pub struct FileError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// `map_err` for a file operation: `.map_err(file_error("create", &dir))`.
+pub fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError {
+    let path = path.to_path_buf();
+    move |source| FileError {
+        action,
+        path,
+        source,
+    }
+}
+
 /// Let services running under their own uids (the registry) pass through the data directory
 /// to their own: 0711 lists nothing, and the store and secrets stay owner-only.
 pub fn open_for_services(settings: &Settings) -> Result<(), PlatformError> {

@@ -80,12 +80,8 @@ pub struct Registry {
 pub enum RegistryError {
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] platform::FileError),
     #[error(transparent)]
     Platform(#[from] platform::PlatformError),
 }
@@ -103,31 +99,24 @@ impl Registry {
         // Its own uid (the one below every tenant's), which may pass through the data
         // directory (0711: nothing listable) into its own.
         let uid = root.then_some(settings.runtime.uid_base);
-        std::fs::create_dir_all(&dir).map_err(|source| RegistryError::Io {
-            action: "create",
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(platform::file_error("create", &dir))?;
         if root {
             platform::open_for_services(settings)?;
-            std::os::unix::fs::chown(&dir, uid, uid).map_err(|source| RegistryError::Io {
-                action: "chown",
-                path: dir.clone(),
-                source,
-            })?;
+            std::os::unix::fs::chown(&dir, uid, uid)
+                .map_err(platform::file_error("chown", &dir))?;
         }
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(
-            |source| RegistryError::Io {
-                action: "chmod",
-                path: dir.clone(),
-                source,
-            },
-        )?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(platform::file_error("chmod", &dir))?;
         let secret = platform::secret(&settings.secrets_dir().join("registry-notify"))?;
+        // The last catalogue built, so tenants' palettes have it before Verdaccio is up.
         let saved = std::fs::read(dir.join("catalogue.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+            .unwrap_or_else(|| Catalogue {
+                name: catalogue_title(&appliance.borrow()),
+                updated_at: now(),
+                modules: Vec::new(),
+            });
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         Ok(Arc::new(Registry {
@@ -156,6 +145,18 @@ impl Registry {
 
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
+    }
+
+    /// Wait (up to `timeout`) until a Verdaccio other than `old_pid` runs or has failed.
+    pub async fn restarted(&self, old_pid: Option<u32>, timeout: Duration) {
+        let mut status = self.status.subscribe();
+        let _ = tokio::time::timeout(
+            timeout,
+            status.wait_for(|s| {
+                s.pid != old_pid && matches!(s.state, State::Running | State::Crashed)
+            }),
+        )
+        .await;
     }
 
     pub fn listen(&self) -> SocketAddr {
@@ -222,7 +223,7 @@ impl Registry {
 
     /// The catalogue now, rebuilt from the registry.
     pub async fn rebuild_now(&self) -> Result<(), String> {
-        let title = format!("{} private nodes", self.appliance.borrow().name);
+        let title = catalogue_title(&self.appliance.borrow());
         let base = format!("http://{}", crate::tenants::client_addr(self.listen));
         let mut names = Vec::new();
         for from in (0..).step_by(SEARCH_PAGE) {
@@ -270,7 +271,7 @@ impl Registry {
         }
         let built = Catalogue {
             name: title,
-            updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            updated_at: now(),
             modules,
         };
         tracing::info!(
@@ -321,13 +322,8 @@ impl Registry {
         let path = self.dir.join(name);
         platform::write_private(&path, contents.as_bytes())?;
         if self.uid.is_some() {
-            std::os::unix::fs::chown(&path, self.uid, self.uid).map_err(|source| {
-                RegistryError::Io {
-                    action: "chown",
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            std::os::unix::fs::chown(&path, self.uid, self.uid)
+                .map_err(platform::file_error("chown", &path))?;
         }
         Ok(())
     }
@@ -454,7 +450,7 @@ impl Registry {
         if self.tenant_addr.ip() != self.listen.ip() && !self.listen.ip().is_unspecified() {
             listen.push(self.tenant_addr);
         }
-        let title = format!("{} private nodes", self.appliance.borrow().name);
+        let title = catalogue_title(&self.appliance.borrow());
         let yaml = sidecar::config(&sidecar::ConfigInput {
             title: &title,
             listen: &listen,
@@ -470,11 +466,7 @@ impl Registry {
         // Verdaccio looks for plugins there (it has none) and warns when it is missing.
         let plugins = self.dir.join("plugins");
         if !plugins.exists() {
-            std::fs::create_dir(&plugins).map_err(|source| RegistryError::Io {
-                action: "create",
-                path: plugins.clone(),
-                source,
-            })?;
+            std::fs::create_dir(&plugins).map_err(platform::file_error("create", &plugins))?;
             if self.uid.is_some() {
                 let _ = std::os::unix::fs::chown(&plugins, self.uid, self.uid);
             }
@@ -482,16 +474,29 @@ impl Registry {
         Ok(())
     }
 
-    /// The public registry npm uses on this machine (what online means).
+    /// The public registry npm uses on this machine (what online means); None when npm
+    /// cannot say, and then online is offline, which is logged.
     async fn uplink(&self) -> Option<String> {
-        let output = tokio::process::Command::new(self.home.node_bin().join("npm"))
+        // The npm that installed the node home (the system's), with its configuration.
+        let path = std::env::var("PATH").unwrap_or_default();
+        let output = tokio::process::Command::new("npm")
             .args(["config", "get", "registry"])
-            .env("PATH", path_with(&self.home.node_bin()))
+            .env("PATH", format!("{}:{path}", self.home.node_bin().display()))
             .output()
-            .await
-            .ok()?;
-        let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        (output.status.success() && url.starts_with("http")).then_some(url)
+            .await;
+        let url = match &output {
+            Ok(out) if out.status.success() => {
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            }
+            _ => String::new(),
+        };
+        if !url.starts_with("http") {
+            tracing::warn!(
+                "npm does not name a public registry: the private registry has no uplink"
+            );
+            return None;
+        }
+        Some(url)
     }
 
     fn spawn(&self) -> std::io::Result<tokio::process::Child> {
@@ -620,6 +625,14 @@ fn describe(exit: std::io::Result<std::process::ExitStatus>) -> String {
         Ok(status) => status.to_string(),
         Err(error) => error.to_string(),
     }
+}
+
+fn catalogue_title(settings: &ApplianceSettings) -> String {
+    format!("{} private nodes", settings.name)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn path_with(bin: &std::path::Path) -> String {

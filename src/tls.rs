@@ -24,12 +24,8 @@ use tokio::sync::watch;
 pub enum TlsError {
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] platform::FileError),
     #[error(transparent)]
     Platform(#[from] platform::PlatformError),
     #[error("certificate generation failed: {0}")]
@@ -79,11 +75,7 @@ impl Certificates {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|source| TlsError::Io {
-                action: "create",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(platform::file_error("create", dir))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let authority = Authority::open(dir)?;
         let uploaded = match (
@@ -131,13 +123,7 @@ impl Certificates {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(TlsError::Io {
-                        action: "remove",
-                        path,
-                        source,
-                    })
-                }
+                Err(source) => return Err(platform::file_error("remove", &path)(source).into()),
             }
         }
         *self.uploaded.write().unwrap_or_else(|e| e.into_inner()) = None;
@@ -250,10 +236,6 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, TlsError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TlsError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(platform::file_error("read", path)(source).into()),
     }
 }

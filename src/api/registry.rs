@@ -10,6 +10,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a change of settings waits for Verdaccio to come back.
+const RESTART_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +49,14 @@ pub async fn update(
     }
     appliance::save_settings(&state.store, &settings).await?;
     tracing::info!(online = settings.registry.online, scope = %settings.registry.scope, "registry settings changed");
+    let registry = enabled(&state)?;
+    let old_pid = registry.status().pid;
+    let changed = state.appliance.borrow().registry != settings.registry;
     state.appliance.send_replace(settings);
+    if changed {
+        // Answer with the Verdaccio that has the new settings.
+        registry.restarted(old_pid, RESTART_WAIT).await;
+    }
     Ok(Json(view(&state)))
 }
 

@@ -21,21 +21,21 @@ HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
 
 
-def _load_runtime_conftest():
-    """tests/runtime/conftest.py as the module ``redhive_runtime_conftest`` (not as ``conftest``,
-    which is this directory's). It puts tests/python and tests/runtime on sys.path, so
-    ``redhive_server`` and ``nodered`` import afterwards."""
-    name = "redhive_runtime_conftest"
+def load_as(name: str, path: Path):
+    """The Python file `path` as module `name`, loaded once. How one suite uses another's
+    conftest.py (which pytest would otherwise only apply to its own directory)."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TESTS / "runtime" / "conftest.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
 
 
-RT = _load_runtime_conftest()
+# tests/runtime/conftest.py puts tests/python and tests/runtime on sys.path, so
+# ``redhive_server`` and ``nodered`` import afterwards.
+RT = load_as("redhive_runtime_conftest", TESTS / "runtime" / "conftest.py")
 wait_for = RT.wait_for
 nr = RT.nr  # tests/runtime/nodered.py
 

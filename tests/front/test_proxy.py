@@ -452,3 +452,17 @@ def test_proxy_pages_keep_the_connection_usable(front, cold):
         if "close" not in connection.lower() and second != want:
             problems.append(f"{host}: answered {first} without `Connection: close`, then the next request on the connection got {second or 'no answer (connection closed)'}")
     assert not problems, "the proxy's pages drop keep-alive connections:\n" + "\n".join(problems)
+
+
+def test_idle_on_demand_tenant_stops_by_itself(front, r1):
+    """An on-demand tenant nobody uses for its idle minutes (1 here) is stopped by redhive; an
+    always-on tenant beside it is not."""
+    front.create_tenant("dozy", on_demand=True)
+    t = front.ok("PATCH", "/api/tenants/dozy", json={"idle_minutes": 1}).json()
+    assert t.get("idle_minutes") == 1, f"PATCH idle_minutes answered {t}"
+    t0 = time.monotonic()
+    # The idle check runs every 30 s: stopped between 60 and ~100 s after the last request.
+    front.wait_state("dozy", {"stopped"}, 180, fail_states={"crashed", "safe-mode"})
+    log(f"dozy stopped after {time.monotonic() - t0:.0f}s idle")
+    assert "stopping idle on-demand tenant" in front.server.log_tail(400), "no log line for the idle stop"
+    assert front.tenant("r1")["state"] == "running", "an always-on tenant was stopped too"
