@@ -9,7 +9,7 @@ use crate::registry::Registry;
 use crate::store::{Store, StoreError, StoreThread};
 use crate::supervisor::{Policy, Supervisor};
 use crate::tls::listener::TlsListener;
-use crate::{appliance, http, mdns, mongo, runtime, tls};
+use crate::{appliance, http, mdns, mongo, runtime, systemd, tls};
 use anyhow::{Context as _, Result};
 use axum::serve::Listener;
 use futures_util::StreamExt;
@@ -165,9 +165,16 @@ pub async fn serve(settings: Settings) -> Result<()> {
         root_uri_file = %root_uri.display(),
         "redhive is ready"
     );
+    systemd::ready(&format!(
+        "serving http://{http_addr}/ with {} tenant(s) ({} runtime)",
+        supervisor.names().len(),
+        runtime.kind().as_str()
+    ));
+    tokio::spawn(systemd::watchdog(store.clone(), shutdown.clone()));
 
     crate::signal::terminated().await;
     tracing::info!("shutting down");
+    systemd::stopping();
     // Tenants first: Node-RED saves through the shim while it stops.
     supervisor.shutdown().await;
     shutdown.cancel();

@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod signal;
 pub mod store;
 pub mod supervisor;
+pub mod systemd;
 pub mod tenants;
 pub mod tls;
 pub mod web;

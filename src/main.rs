@@ -105,12 +105,24 @@ fn read_password(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Logs go to stderr, filtered by REDHIVE_LOG (tracing's env-filter syntax; default `info`).
+/// Logs to stderr; under systemd (stderr connected to the journal) straight to journald
+/// instead, with every field a journal field: `journalctl -u redhive TENANT=r1`.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("REDHIVE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+    let journal = std::env::var_os("JOURNAL_STREAM")
+        .and_then(|_| tracing_journald::layer().ok())
+        .map(|layer| layer.with_syslog_identifier("redhive".into()));
+    let stderr = journal.is_none().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(journal)
+        .with(stderr)
         .init();
 }

@@ -18,6 +18,8 @@ command -v avahi-resolve >/dev/null 2>&1 || apt_need+=(avahi-utils)
 ls /usr/lib/*/libnss_mdns4_minimal.so.2 >/dev/null 2>&1 || apt_need+=(libnss-mdns)
 command -v curl >/dev/null 2>&1 || apt_need+=(curl)
 command -v openssl >/dev/null 2>&1 || apt_need+=(openssl)
+# tests/systemd: systemd-analyze verify of the unit.
+command -v systemd-analyze >/dev/null 2>&1 || apt_need+=(systemd)
 if ((${#apt_need[@]})); then
     echo "installing: ${apt_need[*]}" >&2
     apt-get update -qq
