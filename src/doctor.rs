@@ -7,6 +7,8 @@ use crate::runtime::node_home::NodeHome;
 use crate::runtime::{cgroup, docker, memory_budget, total_memory};
 use serde::Serialize;
 
+mod appliance;
+
 #[derive(Debug, Serialize)]
 pub struct Check {
     pub name: &'static str,
@@ -121,6 +123,7 @@ pub async fn run(settings: &Settings) -> Report {
             format_bytes(settings.runtime.tenant_defaults.memory_bytes)
         ),
     ));
+    checks.extend(appliance::checks(settings));
     Report { runtime, checks }
 }
 
