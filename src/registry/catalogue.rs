@@ -1,9 +1,17 @@
 //! The palette catalogue of the private registry: the packages with the `node-red` keyword, in
 //! the format Node-RED's palette manager reads (`{name, updated_at, modules: [...]}`), built
-//! from Verdaccio's search API and each package's metadata (packument).
+//! from Verdaccio's search API and each package's metadata (packument), rebuilt on request, and
+//! served to palettes.
 
+use super::{Registry, State};
+use crate::appliance::ApplianceSettings;
+use crate::platform;
+use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The keyword that puts a package in the catalogue.
 pub const KEYWORD: &str = "node-red";
@@ -98,6 +106,141 @@ pub fn module(packument: &Value, details_url: &str) -> Result<Option<Module>, St
         url: format!("{details_url}{name}"),
         types,
     }))
+}
+
+// === building it from the registry ===
+
+/// Publishes arriving together are one rebuild.
+const REBUILD_SETTLE: Duration = Duration::from_millis(300);
+const SEARCH_PAGE: usize = 250;
+
+impl Registry {
+    /// The catalogue now, rebuilt from the registry.
+    pub async fn rebuild_now(&self) -> Result<(), String> {
+        let title = catalogue_title(&self.appliance.borrow());
+        let base = format!("http://{}", crate::tenants::client_addr(self.listen));
+        let mut names = Vec::new();
+        for from in (0..).step_by(SEARCH_PAGE) {
+            let page = self
+                .get_json(&format!(
+                    "{base}/-/v1/search?text=&size={SEARCH_PAGE}&from={from}"
+                ))
+                .await?;
+            let found = search_names(&page);
+            let done = found.len() < SEARCH_PAGE;
+            names.extend(found);
+            if done {
+                break;
+            }
+        }
+        names.sort();
+        names.dedup();
+        let details = format!("http://{}/-/web/detail/", self.public_host());
+        let (mut modules, mut problems) = (Vec::new(), Vec::new());
+        for name in names {
+            let packument = match self
+                .get_json(&format!("{base}/{}", name.replace('/', "%2f")))
+                .await
+            {
+                Ok(doc) => doc,
+                Err(problem) => {
+                    problems.push(Problem {
+                        package: name,
+                        problem,
+                    });
+                    continue;
+                }
+            };
+            match module(&packument, &details) {
+                Ok(Some(module)) => modules.push(module),
+                Ok(None) => {}
+                Err(problem) => {
+                    tracing::warn!(package = %name, %problem, "package left out of the catalogue");
+                    problems.push(Problem {
+                        package: name,
+                        problem,
+                    });
+                }
+            }
+        }
+        let built = Catalogue {
+            name: title,
+            updated_at: now(),
+            modules,
+        };
+        tracing::info!(
+            modules = built.modules.len(),
+            problems = problems.len(),
+            "catalogue rebuilt"
+        );
+        let json = serde_json::to_vec_pretty(&built).expect("plain fields serialize");
+        if let Err(error) = platform::write_private(&self.dir.join("catalogue.json"), &json) {
+            tracing::warn!(%error, "cannot save the catalogue");
+        }
+        *self.catalogue.lock().unwrap_or_else(|e| e.into_inner()) = (Arc::new(built), problems);
+        Ok(())
+    }
+
+    pub(super) async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let response = tokio::time::timeout(Duration::from_secs(20), self.http.get(uri))
+            .await
+            .map_err(|_| "the registry did not answer in 20 s".to_string())?
+            .map_err(|e| format!("the registry did not answer: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("the registry answered {status}"));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("the registry's answer is not JSON: {e}"))
+    }
+
+    pub(super) async fn rebuild_on_request(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.rebuild.notified() => {}
+            }
+            tokio::time::sleep(REBUILD_SETTLE).await;
+            if self.status.borrow().state != State::Running {
+                continue;
+            }
+            if let Err(error) = self.rebuild_now().await {
+                tracing::warn!(%error, "cannot rebuild the catalogue");
+            }
+        }
+    }
+}
+
+/// The catalogue as Node-RED's palette manager fetches it, from any origin.
+pub fn catalogue_response(registry: Option<&Registry>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = [
+        (axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (axum::http::header::CACHE_CONTROL, "no-cache"),
+    ];
+    match registry {
+        Some(registry) => (headers, axum::Json(&*registry.catalogue())).into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            headers,
+            axum::Json(serde_json::json!({"error": "the private registry is off"})),
+        )
+            .into_response(),
+    }
+}
+
+pub(super) fn catalogue_title(settings: &ApplianceSettings) -> String {
+    format!("{} private nodes", settings.name)
+}
+
+pub(super) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
