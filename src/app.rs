@@ -9,7 +9,7 @@ use crate::registry::Registry;
 use crate::store::{Store, StoreError, StoreThread};
 use crate::supervisor::{Policy, Supervisor};
 use crate::tls::listener::TlsListener;
-use crate::{appliance, http, mdns, mongo, runtime, systemd, tls};
+use crate::{appliance, http, mdns, mongo, runtime, systemd, tenants, tls};
 use anyhow::{Context as _, Result};
 use axum::serve::Listener;
 use futures_util::StreamExt;
@@ -80,7 +80,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
     let mut service_tasks = Vec::new();
     let registry = match settings.registry.enabled {
         true => {
-            let tenant_addr = runtime.shim_addr(settings.registry.listen);
+            // A wildcard listener is dialled on loopback (or the Docker gateway).
+            let tenant_addr = runtime.shim_addr(tenants::client_addr(settings.registry.listen));
             let registry =
                 Registry::open(&settings, http_addr, tenant_addr, appliance.subscribe())?;
             supervisor.add_tenant_env(registry.clone());

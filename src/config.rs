@@ -33,7 +33,7 @@ pub struct RegistrySettings {
     pub listen: SocketAddr,
 }
 
-pub const DEFAULT_REGISTRY_LISTEN: &str = "127.0.0.1:4873";
+pub const DEFAULT_REGISTRY_PORT: u16 = 4873;
 
 /// The HTTP front beyond its address.
 #[derive(Debug, Clone, PartialEq)]
@@ -400,7 +400,7 @@ fn front_settings(
 
 fn registry_settings(
     file: FileRegistry,
-    listen: SocketAddr,
+    http: SocketAddr,
     env: &impl Fn(&str) -> Option<String>,
     file_origin: &impl Fn(&str) -> String,
 ) -> Result<RegistrySettings, ConfigError> {
@@ -412,9 +412,9 @@ fn registry_settings(
         "registry.enabled",
     ) {
         // Like mDNS: on for an appliance on the LAN, off for a laptop's loopback.
-        None => !listen.ip().is_loopback(),
+        None => !http.ip().is_loopback(),
         Some(s) => match s.value.as_str() {
-            "auto" => !listen.ip().is_loopback(),
+            "auto" => !http.ip().is_loopback(),
             "on" | "true" => true,
             "off" | "false" => false,
             _ => {
@@ -435,7 +435,9 @@ fn registry_settings(
         "registry.listen",
     );
     let listen = match listen {
-        None => DEFAULT_REGISTRY_LISTEN.parse().expect("a valid default"),
+        // Where the web UI listens, on the registry's port: an appliance on the LAN takes
+        // publishes from the LAN, a laptop only from itself.
+        None => SocketAddr::new(http.ip(), DEFAULT_REGISTRY_PORT),
         Some(s) => s.value.parse().map_err(|e: std::net::AddrParseError| {
             invalid(&s.origin, &s.value, "registry address", e.to_string())
         })?,

@@ -141,3 +141,32 @@ fn the_front_follows_where_it_listens() {
         assert!(text.contains(name) && text.contains(value), "{text}");
     }
 }
+
+#[test]
+fn the_registry_follows_the_web_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let laptop = load(&overrides, &[]).unwrap();
+    assert!(!laptop.registry.enabled);
+    assert_eq!(laptop.registry.listen.to_string(), "127.0.0.1:4873");
+    let lan = load(&overrides, &[("REDHIVE_LISTEN", "0.0.0.0:80")]).unwrap();
+    assert!(lan.registry.enabled);
+    assert_eq!(lan.registry.listen.to_string(), "0.0.0.0:4873");
+    let chosen = load(
+        &overrides,
+        &[
+            ("REDHIVE_REGISTRY", "on"),
+            ("REDHIVE_REGISTRY_LISTEN", "127.0.0.1:5000"),
+        ],
+    )
+    .unwrap();
+    assert!(chosen.registry.enabled);
+    assert_eq!(chosen.registry.listen.port(), 5000);
+    let text = load(&overrides, &[("REDHIVE_REGISTRY", "maybe")])
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("REDHIVE_REGISTRY"), "{text}");
+}
