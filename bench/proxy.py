@@ -56,8 +56,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 log = rt.log
 
 
-class BenchError(RuntimeError):
-    pass
+BenchError = rt.BenchError
 
 
 class Interrupted(BaseException):
@@ -183,20 +182,8 @@ class Bench:
                               capture_output=True, text=True, timeout=timeout, start_new_session=True)
 
     def start_redhive(self) -> None:
-        out = open(self.serve_log, "wb")
-        self.redhive = subprocess.Popen(
-            [BIN, "--data-dir", str(self.data), "serve", "--listen", f"127.0.0.1:{self.http_port}",
-             "--mongo-listen", f"127.0.0.1:{self.mongo_port}"],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        out.close()
-        deadline = time.monotonic() + 60
-        while rt.http_status(f"http://127.0.0.1:{self.http_port}/api/health", timeout=2) != 200:
-            if self.redhive.poll() is not None:
-                raise BenchError(f"redhive serve exited {self.redhive.returncode}:\n{rt.tail(self.serve_log)}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"redhive serve not healthy in 60 s:\n{rt.tail(self.serve_log)}")
-            time.sleep(0.05)
+        self.redhive = rt.spawn_serve(self.data, self.http_port, self.mongo_port, self.env, self.serve_log)
+        rt.wait_healthy(self.redhive, self.http_port, self.serve_log, "redhive serve")
         log(f"redhive serve pid {self.redhive.pid} on 127.0.0.1:{self.http_port}")
 
     def create_tenant(self) -> None:

@@ -386,21 +386,9 @@ class Server:
         self.env = env
 
     def start(self) -> None:
-        out = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [BIN, "--data-dir", str(self.data), "serve", "--listen", f"127.0.0.1:{self.http_port}",
-             "--mongo-listen", f"127.0.0.1:{self.mongo_port}"],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        out.close()
+        self.proc = spawn_serve(self.data, self.http_port, self.mongo_port, self.env, self.log_path)
         record_pid(self.name, self.proc.pid)
-        deadline = time.monotonic() + 60
-        while http_status(f"http://127.0.0.1:{self.http_port}/api/health", timeout=2) != 200:
-            if self.proc.poll() is not None:
-                raise BenchError(f"redhive serve ({self.runtime}) exited {self.proc.returncode}:\n{tail(self.log_path)}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"redhive serve ({self.runtime}) not healthy in 60 s:\n{tail(self.log_path)}")
-            time.sleep(0.05)
+        wait_healthy(self.proc, self.http_port, self.log_path, f"redhive serve ({self.runtime})")
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run([BIN, "--data-dir", str(self.data), *args], env=self.env, stdin=subprocess.DEVNULL,
@@ -452,6 +440,27 @@ class Server:
         left = sweep(self.instances)
         if left:
             problems.append(f"{self.runtime}: left behind after remove + SIGTERM (now removed): {left}")
+
+
+def spawn_serve(data: Path, http_port: int, mongo_port: int, env: dict, log_path: Path) -> subprocess.Popen:
+    """`redhive serve` on loopback ports, its output in `log_path`, in a session of its own."""
+    with open(log_path, "wb") as out:
+        return subprocess.Popen(
+            [BIN, "--data-dir", str(data), "serve", "--listen", f"127.0.0.1:{http_port}",
+             "--mongo-listen", f"127.0.0.1:{mongo_port}"],
+            env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def wait_healthy(proc: subprocess.Popen, http_port: int, log_path: Path, what: str) -> None:
+    """Until /api/health answers 200 (60 s at most); BenchError when it exits or times out."""
+    deadline = time.monotonic() + 60
+    while http_status(f"http://127.0.0.1:{http_port}/api/health", timeout=2) != 200:
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited {proc.returncode}:\n{tail(log_path)}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} not healthy in 60 s:\n{tail(log_path)}")
+        time.sleep(0.05)
 
 
 def sweep(instances: set[str]) -> list[str]:
