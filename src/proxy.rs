@@ -103,7 +103,7 @@ impl Proxy {
     }
 
     async fn answer(&self, name: &str, request: Request, client: SocketAddr) -> Response<Body> {
-        let Some(mut status) = self.status(name).await else {
+        let Some(mut status) = self.supervisor.watch(name) else {
             return pages::unknown(name, &self.manager_url(&request));
         };
         let activity = self.touch(name);
@@ -137,16 +137,6 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => pages::unreachable(name, &error.to_string()),
         }
-    }
-
-    /// The live status of tenant `name`; None when there is no such tenant.
-    async fn status(&self, name: &str) -> Option<watch::Receiver<Status>> {
-        if let Some(status) = self.supervisor.watch(name) {
-            return Some(status);
-        }
-        // Created while redhive runs (the CLI) and never started: supervise it from now on.
-        self.supervisor.status(name).await.ok()?;
-        self.supervisor.watch(name)
     }
 
     async fn on_demand(&self, name: &str) -> bool {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// How long a create waits to see the new tenant leave `stopped`.
@@ -46,10 +47,11 @@ pub struct TenantChange {
 /// `GET /api/tenants`
 pub async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let statuses = state.supervisor.statuses().await?;
+    let addresses = platform::lan_addresses();
     let mut tenants = Vec::with_capacity(statuses.len());
     for status in statuses {
         let run = runtime_state::get(&state.store, &status.name).await?;
-        tenants.push(view(&state, &status, &run));
+        tenants.push(view(&state, &status, &run, &addresses));
     }
     Ok(Json(json!({ "tenants": tenants })))
 }
@@ -199,11 +201,11 @@ pub async fn limits(
 async fn current(state: &ApiState, name: &str) -> Result<Value, ApiError> {
     let run = runtime_state::get(&state.store, name).await?;
     let status = state.supervisor.status(name).await?;
-    Ok(view(state, &status, &run))
+    Ok(view(state, &status, &run, &platform::lan_addresses()))
 }
 
-/// A tenant as the API shows it.
-fn view(state: &ApiState, status: &Status, run: &RuntimeState) -> Value {
+/// A tenant as the API shows it; `addresses` are the LAN's (for its tenant port URLs).
+fn view(state: &ApiState, status: &Status, run: &RuntimeState, addresses: &[Ipv4Addr]) -> Value {
     let settings = state.appliance.borrow();
     let port = state.http.port();
     let port_suffix = if port == 80 {
@@ -213,7 +215,7 @@ fn view(state: &ApiState, status: &Status, run: &RuntimeState) -> Value {
     };
     let name = &status.name;
     let ip_urls: Vec<String> = match run.uid {
-        Some(uid) => platform::lan_addresses()
+        Some(uid) => addresses
             .iter()
             .filter_map(|ip| {
                 let number = uid.checked_sub(state.config.runtime.uid_base)?;
@@ -223,11 +225,12 @@ fn view(state: &ApiState, status: &Status, run: &RuntimeState) -> Value {
             .collect(),
         None => Vec::new(),
     };
+    // The name in use: the responder renames one another device had first.
     let mdns_url = state.config.front.mdns_enabled(state.http).then(|| {
-        format!(
-            "http://{}{port_suffix}/",
-            mdns::tenant_host(name, &settings.name)
-        )
+        let host = state
+            .renames
+            .in_use(&mdns::tenant_host(name, &settings.name));
+        format!("http://{host}{port_suffix}/")
     });
     json!({
         "name": name,

@@ -13,9 +13,8 @@ pub enum Site {
     Nowhere(String),
 }
 
-/// `host` as sent (any case, maybe a port, maybe a trailing dot).
+/// The site of `host`, already `normalize`d.
 pub fn site(host: &str, settings: &ApplianceSettings) -> Site {
-    let host = normalize(host);
     if let Some(label) = host
         .strip_suffix(settings.domain.as_str())
         .and_then(|rest| rest.strip_suffix('.'))
@@ -58,6 +57,11 @@ mod tests {
     use super::*;
     use crate::runtime::limits::Limits;
 
+    /// A Host header as sent, the way the proxy reads it.
+    fn sent(host: &str, settings: &ApplianceSettings) -> Site {
+        site(&normalize(host), settings)
+    }
+
     fn settings(name: &str, domain: &str) -> ApplianceSettings {
         ApplianceSettings {
             name: name.into(),
@@ -69,14 +73,14 @@ mod tests {
     #[test]
     fn tenants_by_domain_and_by_mdns_name() {
         let s = settings("hive", "localhost");
-        assert_eq!(site("r1.localhost:8080", &s), Site::Tenant("r1".into()));
-        assert_eq!(site("R1.LocalHost.", &s), Site::Tenant("r1".into()));
-        assert_eq!(site("r1-hive.local", &s), Site::Tenant("r1".into()));
+        assert_eq!(sent("r1.localhost:8080", &s), Site::Tenant("r1".into()));
+        assert_eq!(sent("R1.LocalHost.", &s), Site::Tenant("r1".into()));
+        assert_eq!(sent("r1-hive.local", &s), Site::Tenant("r1".into()));
         assert_eq!(
-            site("team-a-hive.local:80", &s),
+            sent("team-a-hive.local:80", &s),
             Site::Tenant("team-a".into())
         );
-        assert_eq!(site("a.b.localhost", &s), Site::Nowhere("a.b".into()));
+        assert_eq!(sent("a.b.localhost", &s), Site::Nowhere("a.b".into()));
     }
 
     #[test]
@@ -98,8 +102,8 @@ mod tests {
             } else {
                 Site::Manager
             };
-            assert_eq!(site(host, &s), expected, "{host}");
+            assert_eq!(sent(host, &s), expected, "{host}");
         }
-        assert_eq!(site("r1.lab.example.org", &s), Site::Tenant("r1".into()));
+        assert_eq!(sent("r1.lab.example.org", &s), Site::Tenant("r1".into()));
     }
 }
