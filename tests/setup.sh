@@ -20,6 +20,13 @@ command -v curl >/dev/null 2>&1 || apt_need+=(curl)
 command -v openssl >/dev/null 2>&1 || apt_need+=(openssl)
 # tests/systemd: systemd-analyze verify of the unit.
 command -v systemd-analyze >/dev/null 2>&1 || apt_need+=(systemd)
+# tests/image: the Wi-Fi script's output read by NetworkManager's and wpa_supplicant's own
+# parsers (offline: no daemon starts), shellcheck on the image's scripts, and the image booted
+# in qemu-system-aarch64 (image/build.sh installs what building it needs).
+command -v nmcli >/dev/null 2>&1 || apt_need+=(network-manager)
+command -v wpa_passphrase >/dev/null 2>&1 || apt_need+=(wpasupplicant)
+command -v shellcheck >/dev/null 2>&1 || apt_need+=(shellcheck)
+command -v qemu-system-aarch64 >/dev/null 2>&1 || apt_need+=(qemu-system-arm)
 if ((${#apt_need[@]})); then
     echo "installing: ${apt_need[*]}" >&2
     apt-get update -qq
