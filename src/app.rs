@@ -25,6 +25,16 @@ use tokio_util::sync::CancellationToken;
 /// How long in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// `redhive prepare`: the node home complete, Verdaccio included.
+pub async fn prepare(settings: &Settings) -> Result<()> {
+    let home = runtime::node_home::NodeHome::new(settings.runtime.node_home.clone());
+    home.ensure_verdaccio(|step| tracing::info!(home = %home.root().display(), step))
+        .await
+        .with_context(|| format!("cannot prepare the node home {}", home.root().display()))?;
+    tracing::info!(home = %home.root().display(), "the node home is complete");
+    Ok(())
+}
+
 /// `redhive serve`: run until SIGTERM or SIGINT.
 pub async fn serve(settings: Settings) -> Result<()> {
     let (store, store_thread) = open_store(&settings)?;

@@ -40,6 +40,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Install Node.js, Node-RED, redhive's plugins and Verdaccio into the node home now, with
+    /// npm (the appliance image is built this way; elsewhere they come on first use).
+    Prepare,
     /// Forget the admin accounts and sessions so the setup wizard runs again (tenants, their
     /// flows and the appliance settings are kept).
     FactoryReset,

@@ -91,6 +91,9 @@ pub struct RuntimeSettings {
     pub docker_host: Option<String>,
     /// The tenant image (see custom-node-red/Dockerfile).
     pub image: String,
+    /// A `docker save` archive of the tenant image, loaded when the engine lacks the image
+    /// (the appliance image ships one: first boot needs no network).
+    pub image_archive: PathBuf,
     /// Node.js, Node-RED and redhive's plugins for the process runtime (installed on first use).
     pub node_home: PathBuf,
     /// Name of the cgroup that holds every tenant and caps their total memory.
@@ -180,6 +183,7 @@ struct FileRuntime {
     kind: Option<String>,
     docker_host: Option<String>,
     image: Option<String>,
+    image_archive: Option<PathBuf>,
     node_home: Option<PathBuf>,
     cgroup_parent: Option<String>,
     memory_budget: Option<String>,
@@ -447,6 +451,7 @@ fn registry_settings(
 
 pub const DEFAULT_IMAGE: &str = "redhive/node-red:5.0.7";
 pub const DEFAULT_CGROUP_PARENT: &str = "redhive";
+pub const DEFAULT_IMAGE_ARCHIVE: &str = "/usr/share/redhive/tenant-image.tar";
 /// Above the uids a distribution hands out (and above subuid ranges of the first users).
 pub const DEFAULT_UID_BASE: u32 = 200_000;
 
@@ -576,6 +581,10 @@ fn runtime_settings(
         image: layered("REDHIVE_IMAGE", file.image, "runtime.image")
             .map(|s| s.value)
             .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        image_archive: env("REDHIVE_IMAGE_ARCHIVE")
+            .map(PathBuf::from)
+            .or(file.image_archive)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_IMAGE_ARCHIVE)),
         node_home: env("REDHIVE_NODE_HOME")
             .map(PathBuf::from)
             .or(file.node_home)

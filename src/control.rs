@@ -87,6 +87,22 @@ impl Request {
             Request::FactoryReset => "factory_reset",
         }
     }
+
+    /// The tenant named, for the log (a journal field: `journalctl -u redhive TENANT=r1`).
+    fn tenant(&self) -> Option<&str> {
+        match self {
+            Request::TenantAdd { name, .. }
+            | Request::TenantEnv { name }
+            | Request::TenantStart { name }
+            | Request::TenantStop { name }
+            | Request::TenantRestart { name }
+            | Request::TenantRemove { name }
+            | Request::TenantLogs { name, .. }
+            | Request::TenantLimits { name, .. } => Some(name),
+            Request::TenantStatus { name, .. } => name.as_deref(),
+            Request::FactoryReset => None,
+        }
+    }
 }
 
 /// The first editor user of a new tenant (permission `*`).
@@ -287,7 +303,11 @@ async fn answer(
         .await?;
     let result = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
-            tracing::info!(op = request.op(), "control request");
+            tracing::info!(
+                op = request.op(),
+                tenant = request.tenant(),
+                "control request"
+            );
             execute(context, request).await.map_err(|e| e.to_string())
         }
         Err(e) => Err(format!("malformed control request: {e}")),

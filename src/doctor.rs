@@ -14,6 +14,9 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+    /// Still changing (e.g. the tenant image loading): worth asking again soon.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -28,6 +31,7 @@ fn check(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
         name,
         ok,
         detail: detail.into(),
+        pending: false,
     }
 }
 
@@ -40,7 +44,7 @@ pub async fn run(settings: &Settings) -> Report {
     // The same choice as runtime::select.
     let runtime = match (settings.runtime.choice, &docker) {
         (RuntimeChoice::Docker, _) => "docker",
-        (RuntimeChoice::Auto, Ok(probe)) if probe.image_present => "docker",
+        (RuntimeChoice::Auto, Ok(probe)) if probe.has_tenant_image(settings) => "docker",
         _ => "process",
     };
     match &docker {
@@ -50,15 +54,7 @@ pub async fn run(settings: &Settings) -> Report {
                 true,
                 format!("engine {} at {} (cgroup driver {})", probe.version, probe.host, probe.cgroup_driver),
             ));
-            checks.push(check(
-                "tenant image",
-                probe.image_present || runtime == "process",
-                if probe.image_present {
-                    format!("{} is present", settings.runtime.image)
-                } else {
-                    format!("{} is missing: build it with custom-node-red/image/build-local.sh or `docker build -t {} custom-node-red`, or `docker load` it", settings.runtime.image, settings.runtime.image)
-                },
-            ));
+            checks.push(tenant_image(settings, probe, runtime));
         }
         Err(error) => checks.push(check(
             "docker",
@@ -125,6 +121,38 @@ pub async fn run(settings: &Settings) -> Report {
     ));
     checks.extend(appliance::checks(settings));
     Report { runtime, checks }
+}
+
+fn tenant_image(settings: &Settings, probe: &docker::Probe, runtime: &str) -> Check {
+    let image = &settings.runtime.image;
+    let archive = &settings.runtime.image_archive;
+    if let Some((path, state)) = docker::archive::state() {
+        let mut load = check(
+            "tenant image",
+            !matches!(state, docker::archive::LoadState::Failed(_)),
+            docker::archive::describe(path, &state),
+        );
+        load.pending = matches!(state, docker::archive::LoadState::Loading { .. });
+        return load;
+    }
+    if probe.image_present {
+        return check("tenant image", true, format!("{image} is present"));
+    }
+    if docker::archive::wanted(archive, false) {
+        return check(
+            "tenant image",
+            true,
+            format!(
+                "{image} is missing; redhive loads it from {} when it starts",
+                archive.display()
+            ),
+        );
+    }
+    check(
+        "tenant image",
+        runtime == "process",
+        format!("{image} is missing: build it with custom-node-red/image/build-local.sh or `docker build -t {image} custom-node-red`, or `docker load` it"),
+    )
 }
 
 /// The report as lines to print.

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
                 pids,
             },
             Command::FactoryReset => Request::FactoryReset,
+            Command::Prepare => return redhive::app::prepare(&settings).await,
             Command::Doctor { json } => {
                 for line in redhive::doctor::report(&settings, json).await {
                     println!("{line}");
@@ -114,7 +115,12 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let journal = std::env::var_os("JOURNAL_STREAM")
         .and_then(|_| tracing_journald::layer().ok())
-        .map(|layer| layer.with_syslog_identifier("redhive".into()));
+        // No "F_" prefix (the crate's default): fields keep their names, TENANT=r1.
+        .map(|layer| {
+            layer
+                .with_syslog_identifier("redhive".into())
+                .with_field_prefix(None)
+        });
     let stderr = journal.is_none().then(|| {
         tracing_subscriber::fmt::layer()
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -76,6 +76,8 @@ pub struct Usage {
 pub enum RuntimeError {
     #[error("the tenant image `{image}` is not in the Docker engine: build it with `custom-node-red/image/build-local.sh` (offline) or `docker build -t {image} custom-node-red`, or load it with `docker load`, then set runtime.image if its tag differs")]
     ImageMissing { image: String },
+    #[error("cannot load the tenant image from runtime.image_archive: {0}")]
+    ImageLoad(String),
     #[error("Docker: {0}")]
     Docker(#[from] bollard::errors::Error),
     #[error("the kernel's memory cgroup is disabled, so tenants' memory cannot be limited: on a Raspberry Pi add `cgroup_enable=memory cgroup_memory=1` to cmdline.txt and reboot (see `redhive doctor`)")]
@@ -98,6 +100,7 @@ impl RuntimeError {
         matches!(
             self,
             RuntimeError::ImageMissing { .. }
+                | RuntimeError::ImageLoad(_)
                 | RuntimeError::NodeHome(_)
                 | RuntimeError::MemoryCgroupDisabled
         )
@@ -226,7 +229,9 @@ pub async fn select(
         RuntimeChoice::Docker => Arc::new(docker(docker::open(settings).await?).await?),
         RuntimeChoice::Process => Arc::new(process()?),
         RuntimeChoice::Auto => match docker::open(settings).await {
-            Ok(engine) if engine.probe.image_present => Arc::new(docker(engine).await?),
+            Ok(engine) if engine.probe.has_tenant_image(settings) => {
+                Arc::new(docker(engine).await?)
+            }
             Ok(_) => {
                 tracing::info!(image = %settings.runtime.image, "Docker answers but has no tenant image; tenants run as processes (build the image, or set runtime.kind = \"docker\" to be told how)");
                 Arc::new(process()?)

@@ -512,9 +512,10 @@
       return list;
     }
     for (const c of report.checks) {
-      // ok → green; ok but "no …"/"not …" (works, with a caveat) → amber; not ok → red.
+      // ok → green; still under way, or ok but "no …"/"not …" (works, with a caveat) → amber;
+      // not ok → red.
       const detail = String(c.detail ?? c.fix ?? '');
-      const level = c.level || (c.ok === false ? 'bad' : /^(no|not)\b/i.test(detail) ? 'warn' : 'ok');
+      const level = c.level || (c.ok === false ? 'bad' : c.pending || /^(no|not)\b/i.test(detail) ? 'warn' : 'ok');
       const label = { ok: 'OK', warn: 'Note', bad: 'Needs a fix' }[level] || level;
       list.append(h('li', { class: 'check ' + level, 'data-check': c.name },
         h('span', { class: 'mark', 'aria-hidden': 'true' }, level === 'ok' ? '✓' : level === 'warn' ? '!' : '✕'),
@@ -566,6 +567,22 @@
 
     const summary = h('dl', { class: 'summary' });
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const doctorText = h('p', { class: 'muted', id: 'setup-doctor-summary' }, doctorSummary(setup.doctor));
+    let doctorList = renderChecks(setup.doctor, 'setup-doctor');
+    // First boot: checks still under way (the tenant image loading) are followed live.
+    const pending = (report) => Boolean(report && Array.isArray(report.checks) && report.checks.some((c) => c.pending));
+    let latest = setup.doctor;
+    if (pending(latest)) {
+      poll(async () => {
+        const now = await api('GET', '/api/setup');
+        if (!now.needed || !now.doctor) return;
+        latest = now.doctor;
+        doctorText.textContent = doctorSummary(latest);
+        const fresh = renderChecks(latest, 'setup-doctor');
+        doctorList.replaceWith(fresh);
+        doctorList = fresh;
+      }, 3000, () => alive() && pending(latest));
+    }
 
     const panes = [
       h('section', { class: 'wizard-pane' },
@@ -573,8 +590,8 @@
         h('p', { class: 'lead' }, 'redhive runs many isolated Node-RED instances — tenants — on this machine, each with its own editor, flows, limits and address. ' +
           "Let's set it up in three short steps."),
         h('h3', null, 'What redhive found on this machine'),
-        h('p', { class: 'muted' }, doctorSummary(setup.doctor)),
-        renderChecks(setup.doctor, 'setup-doctor')),
+        doctorText,
+        doctorList),
       h('section', { class: 'wizard-pane' },
         h('h2', null, 'Your admin account'),
         h('p', { class: 'muted' }, 'This account manages the appliance: tenants, their users and limits. Editor users of each tenant are separate.'),

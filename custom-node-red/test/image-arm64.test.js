@@ -18,14 +18,16 @@
 // docker bridge gateway, containers reach it as host.docker.internal.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFile, execFileSync, spawn } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const { redhiveBin, tail, track } = require('../../tests/clients/lib/redhive');
+const {
+  MIN, sh, docker, requireDocker, containers, removeContainers, bridgeGateway, assertImageConfig,
+  startShim, containerEnvFor, startContainer, waitForEditor, tokenRequest, token, deploy, helloFlows, hello,
+} = require('./image-helpers');
 
 const ROOT = path.join(__dirname, '..');
 const REPO = path.join(ROOT, '..');
@@ -33,26 +35,8 @@ const APP = 'imga';
 const EDITOR = { username: 'arm-admin', password: 'Arm-admin-Pw-47!' };
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 const NODE_VERSION = 'v22.23.3';
-const MIN = 60_000;
 const EM_AARCH64 = 183; // ELF e_machine
 const EM_X86_64 = 62;
-
-// ---- small helpers (as in image.test.js) ----------------------------------------------------
-
-function sh(bin, args, { input, env, timeout = 2 * MIN } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = execFile(bin, args, { env: env || process.env, timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        err.message += `\n$ ${bin} ${args.join(' ')}\nstdout:\n${stdout}\nstderr:\n${stderr}`;
-        reject(err);
-      } else resolve({ stdout, stderr });
-    });
-    child.stdin.on('error', () => {}); // EPIPE when the command exits without reading stdin
-    child.stdin.end(input === undefined ? '' : input);
-  });
-}
-const docker = (args, opts) => sh('docker', args, opts).then((r) => r.stdout.trim());
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** build-local.sh for arm64: resolves { tag, stderr }; its progress is shown as it comes. */
 function buildArm64(saveTo) {
@@ -76,49 +60,6 @@ function buildArm64(saveTo) {
       resolve({ tag: stdout.trim().split('\n').pop(), stderr });
     });
   });
-}
-
-// Containers this file started: removed in `after`, and on an abrupt exit.
-const containers = new Set();
-function removeContainersSync() {
-  for (const name of containers) {
-    try {
-      execFileSync('docker', ['rm', '-f', '-v', name], { stdio: 'ignore', timeout: 30_000 });
-    } catch {
-      /* already gone */
-    }
-  }
-  containers.clear();
-}
-process.on('exit', removeContainersSync);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(sig, () => {
-    removeContainersSync();
-    process.exit(128 + os.constants.signals[sig]);
-  });
-}
-
-function freePortOn(host) {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** The IPv4 address of the daemon's default bridge on this host (what host-gateway maps to). */
-async function bridgeGateway() {
-  const net0 = JSON.parse(await docker(['network', 'inspect', 'bridge', '-f', '{{json .}}']));
-  const gw = ((net0.IPAM && net0.IPAM.Config) || []).map((c) => c.Gateway).find(Boolean);
-  if (gw) return gw;
-  const ifname = (net0.Options || {})['com.docker.network.bridge.name'] || 'docker0';
-  const out = await sh('ip', ['-4', '-o', 'addr', 'show', 'dev', ifname]).then((r) => r.stdout, () => '');
-  const m = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(out);
-  if (!m) throw new Error(`no IPv4 address on the docker bridge ${ifname}: ${out}`);
-  return m[1];
 }
 
 /** A container of `image` (linux/arm64), `docker run --rm` with `args`; resolves its stdout. */
@@ -157,67 +98,9 @@ async function elfFiles(dir) {
   return found;
 }
 
-// ---- the redhive shim (HTTP on 127.0.0.1, MongoDB shim on the bridge gateway) --------------
-
-async function startShim(gateway) {
-  const bin = redhiveBin();
-  assert.ok(fs.existsSync(bin), `redhive binary not found at ${bin} (set REDHIVE_BIN)`);
-  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'redhive-imga-'));
-  const httpListen = `127.0.0.1:${await freePortOn('127.0.0.1')}`;
-  const mongoListen = `${gateway}:${await freePortOn(gateway)}`;
-  const env = { ...process.env, REDHIVE_MONGO_LISTEN: mongoListen };
-  await sh(bin, ['tenant', 'add', APP, '--data-dir', dataDir, '--user', EDITOR.username, '--password-file', '-'], { input: EDITOR.password, env });
-  const logPath = path.join(dataDir, 'serve.log');
-  const fd = fs.openSync(logPath, 'a');
-  let child;
-  try {
-    child = track(spawn(bin, ['serve', '--data-dir', dataDir, '--listen', httpListen, '--mongo-listen', mongoListen], { env, stdio: ['ignore', fd, fd] }));
-  } finally {
-    fs.closeSync(fd);
-  }
-  let gone = null;
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  exited.then((r) => (gone = r));
-  for (const deadline = Date.now() + 30_000; ;) {
-    if (gone) throw new Error(`redhive serve exited ${JSON.stringify(gone)}:\n${tail(logPath)}`);
-    try {
-      if ((await fetch(`http://${httpListen}/api/health`)).status === 200) break;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`redhive serve not healthy in 30 s:\n${tail(logPath)}`);
-    await sleep(100);
-  }
-  const { stdout } = await sh(bin, ['tenant', 'env', APP, '--data-dir', dataDir], { env });
-  const tenantEnv = {};
-  for (const line of stdout.split('\n').filter((l) => l.trim())) {
-    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-    assert.ok(m, `tenant env: not KEY=VALUE: ${JSON.stringify(line)}`);
-    tenantEnv[m[1]] = m[2];
-  }
-  return {
-    mongoListen, tenantEnv,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(t);
-      }
-      if (process.env.REDHIVE_E2E_KEEP === '1') process.stderr.write(`kept ${dataDir}\n`);
-      else await fsp.rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 // ---- the tests ---------------------------------------------------------------------------------
 
-const FLOWS = [
-  { id: 'atab', type: 'tab', label: 'arm64', disabled: false, info: '' },
-  { id: 'ahttp', type: 'http in', z: 'atab', name: '', url: '/hello', method: 'get', upload: false, swaggerDoc: '', x: 100, y: 100, wires: [['afn']] },
-  { id: 'afn', type: 'function', z: 'atab', name: 'hi', func: 'msg.payload = "hello from arm64 " + env.get("APP_NAME"); return msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 300, y: 100, wires: [['aout']] },
-  { id: 'aout', type: 'http response', z: 'atab', name: '', statusCode: '', headers: {}, x: 500, y: 100, wires: [] },
-];
+const FLOWS = helloFlows({ idPrefix: 'a', label: 'arm64', greeting: 'hello from arm64' });
 
 describe('tenant container image for arm64 (built on x86_64, run under qemu-user)', () => {
   let image;
@@ -226,13 +109,7 @@ describe('tenant container image for arm64 (built on x86_64, run under qemu-user
   let shim;
 
   before(async () => {
-    if (!process.env.DOCKER_HOST) {
-      throw new Error('DOCKER_HOST is not set. Start the private Docker daemon first:\n' +
-        '  eval "$(tests/docker.sh start)"\nthen run this test again (tests/docker.sh stop when done).');
-    }
-    await docker(['info', '-f', '{{.ServerVersion}}'], { timeout: 20_000 }).catch((err) => {
-      throw new Error(`no docker daemon at DOCKER_HOST=${process.env.DOCKER_HOST} (run tests/docker.sh start): ${err.message}`);
-    });
+    await requireDocker();
     // qemu-aarch64 in binfmt_misc with the F flag: what lets this machine run arm64 containers
     await sh('bash', [path.join(REPO, 'cross', 'binfmt.sh')], { timeout: 10 * MIN });
     tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'redhive-arm64-image-'));
@@ -243,8 +120,7 @@ describe('tenant container image for arm64 (built on x86_64, run under qemu-user
   }, { timeout: 35 * MIN });
 
   after(async () => {
-    for (const name of containers) await docker(['rm', '-f', '-v', name], { timeout: MIN }).catch(() => {});
-    containers.clear();
+    await removeContainers(MIN);
     if (shim) await shim.stop();
     if (tmp) await fsp.rm(tmp, { recursive: true, force: true });
   }, { timeout: 3 * MIN });
@@ -255,12 +131,7 @@ describe('tenant container image for arm64 (built on x86_64, run under qemu-user
     assert.equal(info.Os, 'linux');
     assert.equal(info.Architecture, 'arm64');
     const cfg = info.Config;
-    assert.equal(cfg.User, 'node-red');
-    assert.equal(cfg.WorkingDir, '/usr/src/node-red');
-    assert.ok(cfg.ExposedPorts && cfg.ExposedPorts['1880/tcp'], 'EXPOSE 1880');
-    assert.ok(cfg.Volumes && cfg.Volumes['/data'], 'VOLUME /data');
-    assert.deepEqual(cfg.Healthcheck.Test, ['CMD', 'node', '/usr/src/node-red/redhive/image/healthcheck.js']);
-    assert.deepEqual(cfg.Entrypoint, ['/usr/src/node-red/redhive/image/entrypoint.sh']);
+    assertImageConfig(cfg);
     assert.match(cfg.Labels['redhive.fingerprint'], /^[0-9a-f]{32}$/);
   });
 
@@ -331,83 +202,28 @@ describe('tenant container image for arm64 (built on x86_64, run under qemu-user
   });
 
   it('Node-RED starts in an arm64 container: editor on port 1880, login, deploy, the flow runs', { timeout: 15 * MIN }, async () => {
-    shim = await startShim(await bridgeGateway());
-    const u = new URL(shim.tenantEnv.MONGO_URL);
-    assert.equal(u.port, shim.mongoListen.split(':').pop(), `MONGO_URL port: ${u.host}`);
-    u.hostname = 'host.docker.internal';
-    const containerEnv = {
-      ...shim.tenantEnv, MONGO_URL: u.toString(), REDHIVE_MONGO_TIMEOUT_MS: '30000', REDHIVE_MEMORY_LIMIT_MB: '512',
-    };
-    const port = await freePortOn('127.0.0.1');
-    const name = `redhive-arm64test-${RUN_ID}-nr`;
-    containers.add(name);
-    await docker([
-      'run', '-d', '--rm', '--platform', 'linux/arm64', '--name', name,
-      '--add-host', 'host.docker.internal:host-gateway',
-      ...Object.keys(containerEnv).flatMap((k) => ['-e', k]), // values not on the command line
-      '-p', `127.0.0.1:${port}:1880`,
-      image,
-    ], { env: { ...process.env, ...containerEnv } });
-    const url = (p) => `http://127.0.0.1:${port}${p}`;
-    const logs = () => sh('docker', ['logs', '--tail', '60', name]).then((r) => r.stdout + r.stderr, (e) => `(no logs: ${e.message.split('\n')[0]})`);
+    shim = await startShim(await bridgeGateway(), { app: APP, editor: EDITOR, tmpPrefix: 'redhive-imga-' });
+    const containerEnv = containerEnvFor(shim, { REDHIVE_MONGO_TIMEOUT_MS: '30000', REDHIVE_MEMORY_LIMIT_MB: '512' });
+    const c = await startContainer({ name: `redhive-arm64test-${RUN_ID}-nr`, image, env: containerEnv, runArgs: ['--platform', 'linux/arm64'] });
 
     // the editor answers once the flows have started (emulated: give it minutes)
-    let page;
-    for (const deadline = Date.now() + 10 * MIN; ;) {
-      if ((await docker(['inspect', '-f', '{{.State.Running}}', name]).catch(() => 'false')) !== 'true') {
-        throw new Error(`container ${name} is not running:\n${await logs()}`);
-      }
-      try {
-        const r = await fetch(url('/'));
-        const text = await r.text();
-        if (r.status === 200 && /Started flows/.test(await logs())) {
-          page = text;
-          break;
-        }
-      } catch {
-        /* not listening yet */
-      }
-      if (Date.now() > deadline) throw new Error(`editor of ${name} not up:\n${await logs()}`);
-      await sleep(1000);
-    }
+    const page = await waitForEditor(c, { timeout: 10 * MIN, interval: 1000 });
     assert.match(page, /<title>/);
     assert.match(page, /red\/red(\.min)?\.js/, 'the Node-RED editor page');
-    assert.equal(await docker(['exec', name, 'id', '-u']), '1000');
+    assert.equal(await docker(['exec', c.name, 'id', '-u']), '1000');
     // (/proc/1/exe would name the qemu interpreter under binfmt_misc: ask a node in the container)
-    assert.equal(await docker(['exec', name, 'node', '-p', 'process.arch']), 'arm64');
+    assert.equal(await docker(['exec', c.name, 'node', '-p', 'process.arch']), 'arm64');
 
-    assert.equal((await fetch(url('/flows'))).status, 401, 'anonymous is refused');
+    assert.equal((await fetch(c.url('/flows'))).status, 401, 'anonymous is refused');
     // the password is checked against the tenant's bcrypt hash by the auth plugin (arm64 bcrypt)
-    const bad = await fetch(url('/auth/token'), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: EDITOR.username, password: 'wrong' }),
-    });
+    const bad = await tokenRequest(c, { username: EDITOR.username, password: 'wrong' });
     assert.equal(bad.status, 403, `wrong password: ${bad.status}`); // oauth2orize's invalid_grant
-    const t = await fetch(url('/auth/token'), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: EDITOR.username, password: EDITOR.password }),
-    });
-    const tText = await t.text();
-    assert.equal(t.status, 200, `token: ${t.status} ${tText}`);
-    const tok = JSON.parse(tText).access_token;
-    const dep = await fetch(url('/flows'), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
-      body: JSON.stringify({ flows: FLOWS }),
-    });
-    assert.equal(dep.status, 200, `deploy: ${dep.status} ${await dep.text()}`);
-    let h;
-    for (const deadline = Date.now() + 2 * MIN; ;) {
-      const r = await fetch(url('/hello'), { signal: AbortSignal.timeout(MIN) });
-      h = { status: r.status, text: await r.text() };
-      if (h.status !== 404 || Date.now() > deadline) break;
-      await sleep(500);
-    }
+    const tok = await token(c, EDITOR);
+    await deploy(c, tok, FLOWS);
+    const h = await hello(c, { timeout: 2 * MIN, interval: 500, requestTimeout: MIN });
     assert.equal(h.status, 200, h.text);
     assert.equal(h.text, `hello from arm64 ${APP}`);
-    await docker(['stop', '-t', '60', name], { timeout: 3 * MIN });
+    await docker(['stop', '-t', '60', c.name], { timeout: 3 * MIN });
   });
 
   it('a second build is a no-op: same image, the tar is not rewritten; the tar loads', { timeout: 10 * MIN }, async () => {

@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::sync::watch;
+
+pub mod archive;
 
 pub const LABEL_INSTANCE: &str = "io.redhive.instance";
 pub const LABEL_TENANT: &str = "io.redhive.tenant";
@@ -44,6 +47,8 @@ pub struct DockerRuntime {
     systemd_driver: bool,
     /// The default bridge's gateway: where containers reach the shim.
     gateway: Option<IpAddr>,
+    /// The tenant image being loaded from `runtime.image_archive` (first start).
+    image_load: Option<watch::Receiver<archive::LoadState>>,
 }
 
 fn host_of(settings: &Settings) -> String {
@@ -61,6 +66,13 @@ pub struct Probe {
     pub version: String,
     pub cgroup_driver: String,
     pub image_present: bool,
+}
+
+impl Probe {
+    /// The engine has the tenant image, or will once the shipped archive is loaded.
+    pub fn has_tenant_image(&self, settings: &Settings) -> bool {
+        self.image_present || settings.runtime.image_archive.is_file()
+    }
 }
 
 /// A connection to the configured engine and what it said about itself.
@@ -135,6 +147,14 @@ impl DockerRuntime {
             .and_then(|configs| configs.into_iter().find_map(|c| c.gateway))
             .and_then(|g| g.parse().ok());
         tracing::info!(host = %probe.host, version = %probe.version, systemd_driver, ?gateway, "Docker engine answers");
+        let archive = &settings.runtime.image_archive;
+        let image_load = archive::wanted(archive, probe.image_present).then(|| {
+            archive::start(
+                docker.clone(),
+                archive.clone(),
+                settings.runtime.image.clone(),
+            )
+        });
         Ok(DockerRuntime {
             docker,
             image: settings.runtime.image.clone(),
@@ -143,6 +163,7 @@ impl DockerRuntime {
             cgroup_parent,
             systemd_driver,
             gateway,
+            image_load,
         })
     }
 
@@ -159,6 +180,9 @@ impl DockerRuntime {
     }
 
     async fn ensure_image(&self) -> Result<(), RuntimeError> {
+        if let Some(load) = &self.image_load {
+            archive::finished(load.clone()).await?;
+        }
         match self.docker.inspect_image(&self.image).await {
             Ok(_) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {

@@ -174,9 +174,19 @@ impl NodeHome {
         if !self.node_dir().join("bin/node").exists() {
             progress(&format!("installing Node.js {NODE_VERSION} with npm"));
             let staging = self.root.join("node-package");
-            npm_install(&staging, &[(&node_package, NODE_VERSION)], None).await?;
+            // npm runs on the host's Node.js, of another architecture when an image is built
+            // for the Pi: its platform check would refuse the package redhive chose.
+            npm_install(
+                &staging,
+                &[(&node_package, NODE_VERSION)],
+                None,
+                &["--force"],
+            )
+            .await?;
+            // Relative, so the home can be built in one place and copied to another (the
+            // appliance image).
             replace_symlink(
-                &staging.join("node_modules").join(&node_package),
+                &Path::new("node-package/node_modules").join(&node_package),
                 &self.node_dir(),
             )?;
         }
@@ -191,6 +201,7 @@ impl NodeHome {
                 &self.node_red_dir(),
                 &[("node-red", NODE_RED_VERSION)],
                 Some(&node_bin),
+                &[],
             )
             .await?;
         }
@@ -221,6 +232,7 @@ async fn npm_install(
     dir: &Path,
     packages: &[(&str, &str)],
     node_bin: Option<&Path>,
+    flags: &[&str],
 ) -> Result<(), RuntimeError> {
     std::fs::create_dir_all(dir)?;
     let dependencies: serde_json::Map<String, serde_json::Value> = packages
@@ -229,7 +241,10 @@ async fn npm_install(
         .collect();
     let manifest = serde_json::json!({"private": true, "dependencies": dependencies});
     std::fs::write(dir.join("package.json"), manifest.to_string())?;
-    npm(dir, &["install"], node_bin).await
+    let args: Vec<&str> = std::iter::once("install")
+        .chain(flags.iter().copied())
+        .collect();
+    npm(dir, &args, node_bin).await
 }
 
 /// Run npm in `dir`, with `node_bin` first on PATH so engines checks and native modules see

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -22,6 +24,7 @@ from pymongo import MongoClient
 
 import nodered as nr
 from conftest import (
+    DEFAULT_IMAGE,
     MIB,
     RUNTIMES,
     STATES,
@@ -32,6 +35,7 @@ from conftest import (
     containers,
     cpu_quota,
     cpu_usage_seconds,
+    docker,
     inspect,
     log,
     memory_limit,
@@ -589,6 +593,55 @@ def test_a_blocked_event_loop_is_killed_and_restarted(make_hive):
     # It comes back (and will hang again: the flow is stored) — the editor answers meanwhile.
     st = h.wait_state(name, {"running", "safe-mode"}, 60)
     assert st["pid"] != first["pid"], st
+
+
+# ====================================================== 11b the tenant image shipped as an archive
+def test_a_shipped_image_archive_is_loaded_on_first_start(make_hive, monkeypatch, tmp_path):
+    """The appliance's first boot: the engine lacks the image, runtime.image_archive has it
+    (`docker save`, under another tag). `auto` picks Docker, the load runs in the background
+    with its progress in the doctor report (the wizard's first page), the archive's image is
+    tagged as runtime.image, and a tenant started meanwhile waits for it and runs."""
+    source = os.environ.get("REDHIVE_IMAGE", DEFAULT_IMAGE)
+    archive = tmp_path / "tenant-image.tar"
+    docker("save", "-o", str(archive), source, timeout=300)
+    wanted = f"redhive/node-red:archive-{secrets.token_hex(3)}"
+    monkeypatch.setenv("REDHIVE_IMAGE", wanted)
+    monkeypatch.setenv("REDHIVE_IMAGE_ARCHIVE", str(archive))
+    try:
+        h = make_hive("auto", label="archive")
+        setup = json.loads(urllib.request.urlopen(f"http://{h.srv.http_listen}/api/setup", timeout=30).read())
+        check = {c["name"]: c for c in setup["doctor"]["checks"]}["tenant image"]
+        log(f"first look at the doctor report: {check}")
+        assert setup["doctor"]["runtime"] == "docker", setup
+        assert check["ok"], check
+        assert check["detail"].startswith(f"loading {archive} into Docker (first start): ") \
+            or check["detail"] == f"loaded from {archive}", check
+        h.add("r1")
+        h.start("r1")
+        assert h.status("r1")["state"] == "running"
+        check = {c["name"]: c for c in json.loads(urllib.request.urlopen(
+            f"http://{h.srv.http_listen}/api/setup", timeout=30).read())["doctor"]["checks"]}["tenant image"]
+        assert check == {"name": "tenant image", "ok": True, "detail": f"loaded from {archive}"}, check
+        assert docker("image", "inspect", "-f", "{{.Id}}", wanted).stdout == docker("image", "inspect", "-f", "{{.Id}}", source).stdout
+        h.remove("r1")
+    finally:
+        docker("rmi", wanted)
+
+
+def test_a_broken_image_archive_says_why(make_hive, monkeypatch, tmp_path):
+    archive = tmp_path / "tenant-image.tar"
+    archive.write_bytes(b"this is not a tar archive" * 100)
+    monkeypatch.setenv("REDHIVE_IMAGE", "redhive/node-red:no-such-tag")
+    monkeypatch.setenv("REDHIVE_IMAGE_ARCHIVE", str(archive))
+    h = make_hive("docker", label="badarchive")
+    h.add("r1")
+    cp = h.cli("tenant", "start", "r1", timeout=120)
+    log(f"start with a broken archive: exit {cp.returncode}: {cp.stderr.strip()}")
+    assert cp.returncode != 0
+    assert "cannot load the tenant image from runtime.image_archive" in cp.stderr, cp.stderr
+    check = {c["name"]: c for c in json.loads(urllib.request.urlopen(
+        f"http://{h.srv.http_listen}/api/setup", timeout=30).read())["doctor"]["checks"]}["tenant image"]
+    assert not check["ok"] and check["detail"].startswith(f"loading {archive} failed: "), check
 
 
 # ==================================================================== 11 missing tenant image
