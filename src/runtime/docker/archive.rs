@@ -9,7 +9,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::io::ReaderStream;
 
@@ -23,6 +23,10 @@ pub enum LoadState {
     Done,
     Failed(String),
 }
+
+/// How long the load may take. Not the engine's usual answer timeout: a slow CPU and an SD
+/// card take minutes to unpack the image (over two minutes under emulation in the tests).
+const LOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 /// The load this process started: one engine per process, and the doctor report (API and
 /// wizard) reads it from here.
@@ -48,6 +52,7 @@ pub fn start(docker: Docker, archive: PathBuf, image: String) -> watch::Receiver
         since: Instant::now(),
     });
     let _ = LOAD.set((archive.clone(), receiver.clone()));
+    let docker = docker.with_timeout(LOAD_TIMEOUT);
     tokio::spawn(async move {
         let started = Instant::now();
         tracing::info!(archive = %archive.display(), %image, total_bytes = total, "loading the tenant image into Docker");
