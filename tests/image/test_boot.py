@@ -60,7 +60,7 @@ while :; do
         say "tenant-add $?"
     fi
     say "journal-tenant $(journalctl -u redhive.service TENANT=probe1 -o cat --no-pager 2>&1 | wc -l)"
-    say "journal-fields $(journalctl -u redhive.service TENANT=probe1 -o json --no-pager -n 1 2>/dev/null | head -c 2000)"
+    say "journal-fields $(journalctl -u redhive.service TENANT=probe1 -o json --output-fields=TENANT,_SYSTEMD_UNIT,MESSAGE --no-pager -n 1 2>/dev/null | head -c 4000)"
     say "wifi $(ls /etc/wpa_supplicant/ /boot/firmware/ 2>&1 | tr '\n' ' ')"
     say "wifi-password-left $(grep -rc 'horse' /boot/firmware/ 2>/dev/null | awk -F: '{s+=$2} END {print s+0}')"
     say "docker $(docker image ls --format '{{.Repository}}:{{.Tag}}' 2>&1 | tr '\n' ' ')"
