@@ -17,7 +17,6 @@
 # Needs root (loop devices, chroot through qemu-user-static). Caches in $REDHIVE_CACHE/image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 CACHE=${REDHIVE_CACHE:-/var/cache/redhive}/image
 SUITE=bookworm
 # The Debian base: systemd, the kernel for qemu's "virt" board, Docker, networkd + resolved
@@ -45,7 +44,7 @@ done
 [ -n "$out" ] || die "--out FILE is required"
 [ "$(id -u)" = 0 ] || die "run as root (loop devices and chroot)"
 [ "$base" = debian ] || [ -f "$base" ] || die "--base: no such image $base"
-[[ $size_mib =~ ^[0-9]+$ ]] && ((size_mib >= 1024)) || die "--size-mib: at least 1024"
+if ! [[ $size_mib =~ ^[0-9]+$ ]] || ((size_mib < 1024)); then die "--size-mib: at least 1024"; fi
 
 need=()
 for tool in debootstrap:debootstrap mkfs.vfat:dosfstools mcopy:mtools sfdisk:fdisk mkfs.ext4:e2fsprogs \

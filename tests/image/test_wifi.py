@@ -606,3 +606,9 @@ def test_script_is_executable_and_shellcheck_clean():
     code = "\n".join(line for line in SCRIPT.read_text().splitlines() if not line.lstrip().startswith("#"))
     for forbidden in (r"\beval\b", r"(^|[;&|]\s*)(\.|source) "):
         assert not re.search(forbidden, code, re.M), f"the script uses {forbidden}"
+
+
+@pytest.mark.parametrize("script", ["image/build.sh", "cross/build.sh", "cross/binfmt.sh", "custom-node-red/image/build-local.sh"])
+def test_the_image_build_scripts_are_shellcheck_clean(script):
+    cp = subprocess.run([tool("shellcheck", "shellcheck"), str(REPO / script)], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
