@@ -60,6 +60,17 @@ while :; do
         say "tenant-add $?"
     fi
     say "journal-tenant $(journalctl -u redhive.service TENANT=probe1 -o cat --no-pager 2>&1 | wc -l)"
+    # Once, after the first boot's work (tenant added, image loaded): a stop and start by systemd.
+    if [ -e /run/probe-tenant ] && [ ! -e /run/probe-restarted ] &&
+        docker image inspect redhive/node-red:5.0.7 >/dev/null 2>&1; then
+        touch /run/probe-restarted
+        systemctl stop redhive.service
+        say "stopped $(systemctl show redhive.service -p Result -p ExecMainCode -p ExecMainStatus -p ActiveState | tr '\n' '|')"
+        say "stop-log $(journalctl -u redhive.service -o cat --no-pager | grep -c '^stopped$')"
+        systemctl start redhive.service
+        say "restarted $(systemctl show -p ActiveState --value redhive.service)"
+        say "tenant-kept $(redhive tenant status probe1 >/dev/null 2>&1; echo $?)"
+    fi
     say "journal-fields $(journalctl -u redhive.service TENANT=probe1 -o json --output-fields=TENANT,_SYSTEMD_UNIT,MESSAGE --no-pager -n 1 2>/dev/null | head -c 4000)"
     say "wifi $(ls /etc/wpa_supplicant/ /boot/firmware/ 2>&1 | tr '\n' ' ')"
     say "wifi-password-left $(grep -rc 'horse' /boot/firmware/ 2>/dev/null | awk -F: '{s+=$2} END {print s+0}')"
@@ -283,3 +294,15 @@ def test_appliance_settings_are_live(guest):
     assert "cgroup_enable=memory" in guest.probes("cgroup")[-1]
     assert guest.probes("memory-cgroup")[-1] == "1"
     assert guest.probes("tmp")[-1] == "tmpfs"
+
+
+def test_systemd_stops_redhive_cleanly_and_starts_it_again_with_its_data(guest):
+    """`systemctl stop` (SIGTERM): redhive stops its tenants, closes the store and exits 0; started
+    again, it is ready with the tenant made before."""
+    restarted = guest.wait_for("the probe's stop and start", lambda: guest.probes("tenant-kept"), IMAGE_LOAD_TIMEOUT_S)
+    stopped = dict(f.split("=", 1) for f in guest.probes("stopped")[-1].split("|") if "=" in f)
+    assert stopped == {"Result": "success", "ExecMainCode": "1", "ExecMainStatus": "0", "ActiveState": "inactive"}, stopped
+    assert int(guest.probes("stop-log")[-1]) >= 1, "redhive did not log its clean stop"
+    assert guest.probes("restarted")[-1] == "active"
+    assert restarted[-1] == "0", "the tenant made before the restart is gone"
+    assert guest.wait_for("redhive after the restart", lambda: health(guest), 300)
