@@ -158,12 +158,11 @@ raspios_image() {
     log "growing the root partition by $grow_mib MiB"
     truncate -s "+${grow_mib}M" "$image"
     echo ", +" | sfdisk -q -N 2 "$image"
-    local loop
-    loop=$(attach "$image" 2)
-    e2fsck -p -f "$loop" >/dev/null || [ $? -le 1 ] || die "e2fsck of the root partition failed"
-    resize2fs "$loop" >/dev/null 2>&1
-    losetup -d "$loop"
-    LOOPS=("${LOOPS[@]/$loop/}")
+    attach "$image" 2
+    e2fsck -p -f "$ATTACHED" >/dev/null || [ $? -le 1 ] || die "e2fsck of the root partition failed"
+    resize2fs "$ATTACHED" >/dev/null 2>&1
+    losetup -d "$ATTACHED"
+    LOOPS=()
 }
 
 # extent IMAGE N: byte offset and size of partition N.
@@ -174,13 +173,13 @@ p = json.load(sys.stdin)['partitiontable']['partitions'][$2 - 1]
 print(p['start'] * 512, p['size'] * 512)"
 }
 
-# attach IMAGE N: a loop device over partition N (by offset: no partition scanning needed).
+# attach IMAGE N: a loop device over partition N (by offset: no partition scanning needed),
+# in ATTACHED; not printed, so that LOOPS is extended in this shell (cleanup detaches it).
 attach() {
-    local start size loop
+    local start size
     read -r start size < <(extent "$1" "$2")
-    loop=$(losetup -f --show --offset "$start" --sizelimit "$size" "$1")
-    LOOPS+=("$loop")
-    echo "$loop"
+    ATTACHED=$(losetup -f --show --offset "$start" --sizelimit "$size" "$1")
+    LOOPS+=("$ATTACHED")
 }
 
 # The boot partition (FAT) is read and written with mtools, not mounted: the build machine's
@@ -281,7 +280,8 @@ else
     is_raspios=1
 fi
 
-root_loop=$(attach "$partial" 2)
+attach "$partial" 2
+root_loop=$ATTACHED
 BOOT_FS="$partial@@$(extent "$partial" 1 | cut -d' ' -f1)"
 mnt=$WORK/mnt
 mkdir -p "$mnt"
@@ -291,7 +291,7 @@ sync
 for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount "${MOUNTS[i]}"; done
 MOUNTS=()
 e2fsck -p -f "$root_loop" >/dev/null || [ $? -le 1 ] || die "e2fsck found errors in the root file system"
-for loop in "${LOOPS[@]}"; do [ -n "$loop" ] && losetup -d "$loop"; done
+for loop in "${LOOPS[@]}"; do losetup -d "$loop"; done
 LOOPS=()
 mv "$partial" "$out"
 

@@ -194,6 +194,12 @@ def guest(tmp_path_factory):
     shutil.copy(vm.serial, keep / "serial.log")
 
 
+def test_the_build_left_no_loop_device_behind():
+    image = os.environ.get("REDHIVE_TEST_IMAGE", "")
+    attached = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=True).stdout
+    assert image and image not in attached, attached
+
+
 def health(vm: Guest):
     try:
         status, body = vm.get("/api/health", timeout=10)
