@@ -291,9 +291,7 @@ sync
 for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount "${MOUNTS[i]}"; done
 MOUNTS=()
 e2fsck -p -f "$root_loop" >/dev/null || [ $? -le 1 ] || die "e2fsck found errors in the root file system"
-for loop in "${LOOPS[@]}"; do losetup -d "$loop"; done
-LOOPS=()
-mv "$partial" "$out"
+mv "$partial" "$out" # (cleanup detaches the loop device)
 
 size_mib=$(( $(stat -c %s "$out") / 1048576 ))
 used_mib=$(( $(du -k "$out" | cut -f1) / 1024 ))

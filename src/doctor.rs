@@ -138,7 +138,7 @@ fn tenant_image(settings: &Settings, probe: &docker::Probe, runtime: &str) -> Ch
     if probe.image_present {
         return check("tenant image", true, format!("{image} is present"));
     }
-    if docker::archive::wanted(archive, false) {
+    if archive.is_file() {
         return check(
             "tenant image",
             true,

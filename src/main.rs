@@ -105,9 +105,9 @@ fn read_password(path: &Path) -> anyhow::Result<String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// Logs go to stderr, filtered by REDHIVE_LOG (tracing's env-filter syntax; default `info`).
-/// Logs to stderr; under systemd (stderr connected to the journal) straight to journald
-/// instead, with every field a journal field: `journalctl -u redhive TENANT=r1`.
+/// Logs go to stderr, filtered by REDHIVE_LOG (tracing's env-filter syntax; default `info`);
+/// under systemd (stderr connected to the journal) straight to journald instead, with every
+/// field a journal field: `journalctl -u redhive TENANT=r1`.
 fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;

@@ -13,11 +13,6 @@ pub fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
-/// A line for `systemctl status`.
-pub fn status(status: &str) {
-    send(&[NotifyState::Status(status)]);
-}
-
 pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }

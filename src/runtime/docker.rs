@@ -148,7 +148,7 @@ impl DockerRuntime {
             .and_then(|g| g.parse().ok());
         tracing::info!(host = %probe.host, version = %probe.version, systemd_driver, ?gateway, "Docker engine answers");
         let archive = &settings.runtime.image_archive;
-        let image_load = archive::wanted(archive, probe.image_present).then(|| {
+        let image_load = (!probe.image_present && archive.is_file()).then(|| {
             archive::start(
                 docker.clone(),
                 archive.clone(),

@@ -41,12 +41,16 @@ def mounted_partition(image: Path, part: Partition, readonly: bool = False):
         mountpoint.rmdir()
 
 
+# The partition is found by offset, not by a geometry mtools would check.
+MTOOLS_ENV = {"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"}
+
+
 def fat_get(image: Path, part: Partition, name: str, dest: Path) -> None:
     """Copy a file out of a FAT partition with mtools (this machine's kernel has no vfat)."""
     subprocess.run(["mcopy", "-n", "-i", f"{image}@@{part.start}", f"::/{name}", str(dest)],
-                   check=True, env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"})
+                   check=True, env=MTOOLS_ENV)
 
 
 def fat_put(image: Path, part: Partition, src: Path, name: str) -> None:
     subprocess.run(["mcopy", "-o", "-i", f"{image}@@{part.start}", str(src), f"::/{name}"],
-                   check=True, env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"})
+                   check=True, env=MTOOLS_ENV)

@@ -223,8 +223,8 @@ def test_boots_into_the_wizard(guest):
 def tenant_image_check(guest):
     status, body = guest.get("/api/setup")
     assert status == 200, body
-    checks = {c["name"]: c for c in json.loads(body)["doctor"]["checks"]}
-    return json.loads(body)["doctor"], checks.get("tenant image")
+    report = json.loads(body)["doctor"]
+    return report, {c["name"]: c for c in report["checks"]}.get("tenant image")
 
 
 def test_first_boot_shows_the_tenant_image_loading_then_docker_runs_tenants(guest):

@@ -596,6 +596,13 @@ def test_a_blocked_event_loop_is_killed_and_restarted(make_hive):
 
 
 # ====================================================== 11b the tenant image shipped as an archive
+def tenant_image_check(h) -> tuple[dict, dict]:
+    """The doctor report the setup wizard shows (no session needed before setup), and its
+    "tenant image" check."""
+    report = json.loads(urllib.request.urlopen(f"http://{h.srv.http_listen}/api/setup", timeout=30).read())["doctor"]
+    return report, {c["name"]: c for c in report["checks"]}["tenant image"]
+
+
 def test_a_shipped_image_archive_is_loaded_on_first_start(make_hive, monkeypatch, tmp_path):
     """The appliance's first boot: the engine lacks the image, runtime.image_archive has it
     (`docker save`, under another tag). `auto` picks Docker, the load runs in the background
@@ -609,18 +616,16 @@ def test_a_shipped_image_archive_is_loaded_on_first_start(make_hive, monkeypatch
     monkeypatch.setenv("REDHIVE_IMAGE_ARCHIVE", str(archive))
     try:
         h = make_hive("auto", label="archive")
-        setup = json.loads(urllib.request.urlopen(f"http://{h.srv.http_listen}/api/setup", timeout=30).read())
-        check = {c["name"]: c for c in setup["doctor"]["checks"]}["tenant image"]
+        report, check = tenant_image_check(h)
         log(f"first look at the doctor report: {check}")
-        assert setup["doctor"]["runtime"] == "docker", setup
+        assert report["runtime"] == "docker", report
         assert check["ok"], check
         assert check["detail"].startswith(f"loading {archive} into Docker (first start): ") \
             or check["detail"] == f"loaded from {archive}", check
         h.add("r1")
         h.start("r1")
         assert h.status("r1")["state"] == "running"
-        check = {c["name"]: c for c in json.loads(urllib.request.urlopen(
-            f"http://{h.srv.http_listen}/api/setup", timeout=30).read())["doctor"]["checks"]}["tenant image"]
+        _, check = tenant_image_check(h)
         assert check == {"name": "tenant image", "ok": True, "detail": f"loaded from {archive}"}, check
         assert docker("image", "inspect", "-f", "{{.Id}}", wanted).stdout == docker("image", "inspect", "-f", "{{.Id}}", source).stdout
         h.remove("r1")
@@ -639,8 +644,7 @@ def test_a_broken_image_archive_says_why(make_hive, monkeypatch, tmp_path):
     log(f"start with a broken archive: exit {cp.returncode}: {cp.stderr.strip()}")
     assert cp.returncode != 0
     assert "cannot load the tenant image from runtime.image_archive" in cp.stderr, cp.stderr
-    check = {c["name"]: c for c in json.loads(urllib.request.urlopen(
-        f"http://{h.srv.http_listen}/api/setup", timeout=30).read())["doctor"]["checks"]}["tenant image"]
+    _, check = tenant_image_check(h)
     assert not check["ok"] and check["detail"].startswith(f"loading {archive} failed: "), check
 
 

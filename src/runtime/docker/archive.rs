@@ -38,28 +38,23 @@ pub fn state() -> Option<(&'static Path, LoadState)> {
         .map(|(path, state)| (path.as_path(), state.borrow().clone()))
 }
 
-/// The archive to load into an engine without `image`, if there is one.
-pub fn wanted(archive: &Path, image_present: bool) -> bool {
-    !image_present && archive.is_file()
-}
-
 /// Start loading `archive` and tag what it holds as `image`; the receiver tells when done.
 pub fn start(docker: Docker, archive: PathBuf, image: String) -> watch::Receiver<LoadState> {
     let total = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
+    let since = Instant::now();
     let (progress, receiver) = watch::channel(LoadState::Loading {
         read: 0,
         total,
-        since: Instant::now(),
+        since,
     });
     let _ = LOAD.set((archive.clone(), receiver.clone()));
     let docker = docker.with_timeout(LOAD_TIMEOUT);
     tokio::spawn(async move {
-        let started = Instant::now();
         tracing::info!(archive = %archive.display(), %image, total_bytes = total, "loading the tenant image into Docker");
         let outcome = load(&docker, &archive, &image, &progress).await;
         match outcome {
             Ok(()) => {
-                tracing::info!(%image, seconds = started.elapsed().as_secs(), "tenant image loaded");
+                tracing::info!(%image, seconds = since.elapsed().as_secs(), "tenant image loaded");
                 progress.send_replace(LoadState::Done);
             }
             Err(error) => {
